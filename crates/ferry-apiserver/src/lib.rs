@@ -1,0 +1,1 @@
+//! Kubernetes-compatible HTTP API server for Ferry's embedded cluster.

@@ -1,0 +1,1 @@
+//! OpenKruise CloneSet planning (pure) and reconciler.

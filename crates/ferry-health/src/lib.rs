@@ -1,0 +1,1 @@
+//! Argo CD-compatible health assessment: built-in checks and Lua customizations.

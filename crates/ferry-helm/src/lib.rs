@@ -1,0 +1,1 @@
+//! Helm chart rendering: Go text/template, Sprig and Helm semantics, in-process.

@@ -1,0 +1,1 @@
+//! Tekton-compatible pipelines: validation, substitution, DAG, run controller, executors.

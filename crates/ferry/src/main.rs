@@ -1,0 +1,51 @@
+//! The `ferry` binary: a thin command line over Ferry's library crates.
+//!
+//! One subcommand per capability; each lives in its own module under `cmd/`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Ferry carries a commit from git to running workloads.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the embedded single-machine cluster with all controllers.
+    Up(cmd::up::Args),
+    /// Run the embedded Kubernetes-compatible API server alone.
+    Apiserver(cmd::up::ApiserverArgs),
+    /// Print the kubeconfig of an embedded cluster.
+    Kubeconfig(cmd::up::KubeconfigArgs),
+    /// Render a Helm chart locally, like `helm template`.
+    Template(cmd::template::Args),
+    /// Evaluate resource health as Argo CD does (built-in checks and Lua).
+    #[command(subcommand)]
+    Health(cmd::health::Command),
+}
+
+fn main() -> ExitCode {
+    cmd::init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => cmd::up::run_up(args),
+        Command::Apiserver(args) => cmd::up::run_apiserver(args),
+        Command::Kubeconfig(args) => cmd::up::run_kubeconfig(args),
+        Command::Template(args) => cmd::template::run(args),
+        Command::Health(command) => cmd::health::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
