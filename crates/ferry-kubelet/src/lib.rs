@@ -12,4 +12,5 @@
 pub mod image;
 pub mod lifecycle;
 pub mod quantity;
+pub mod runtime;
 pub mod schedule;

@@ -1,0 +1,482 @@
+//! The simulated kubelet at work: registers nodes, schedules pending pods, and reports pod status through
+//! the Kubernetes API (kube-rs), so the same code runs against Ferry's embedded API server or a real one.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+    runtime::watcher,
+};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::{
+    image,
+    lifecycle::{self, NodeView, SimConfig},
+    schedule::{self, NodeInfo},
+};
+
+const FIELD_MANAGER: &str = "ferry-kubelet";
+const LEASE_NAMESPACE: &str = "kube-node-lease";
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// How many nodes, and how fast time passes.
+#[derive(Debug, Clone)]
+pub struct KubeletConfig {
+    pub nodes: usize,
+    pub sim: SimConfig,
+    /// Capacity of each node.
+    pub cpu: String,
+    pub memory: String,
+    pub max_pods: u32,
+}
+
+impl Default for KubeletConfig {
+    fn default() -> Self {
+        KubeletConfig {
+            nodes: 3,
+            sim: SimConfig::default(),
+            cpu: "8".into(),
+            memory: "32Gi".into(),
+            max_pods: 110,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeletError {
+    #[error("registering node {node}: {source}")]
+    Register { node: String, source: kube::Error },
+}
+
+/// One simulated node's identity and image cache.
+struct SimNode {
+    info: NodeInfo,
+    host_ip: String,
+    pod_cidr_index: usize,
+    images: BTreeSet<String>,
+    next_ip: u32,
+}
+
+pub fn node_name(index: usize) -> String {
+    format!("ferry-node-{}", index + 1)
+}
+
+fn node_object(index: usize) -> Value {
+    let name = node_name(index);
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "node.kubernetes.io/instance-type": "ferry-sim",
+                "type": "ferry-sim"
+            },
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0"}
+        },
+        "spec": {"podCIDR": format!("10.244.{index}.0/24"), "podCIDRs": [format!("10.244.{index}.0/24")]}
+    })
+}
+
+fn node_status(index: usize, cfg: &KubeletConfig, images: &BTreeSet<String>, now: Timestamp) -> Value {
+    let resources = json!({"cpu": cfg.cpu, "memory": cfg.memory, "pods": cfg.max_pods.to_string(), "ephemeral-storage": "100Gi"});
+    let now = now.round(jiff::Unit::Second).unwrap_or(now).to_string();
+    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": kind, "status": status, "reason": reason, "message": message,
+               "lastHeartbeatTime": now, "lastTransitionTime": now})
+    };
+    json!({
+        "capacity": resources,
+        "allocatable": resources,
+        "conditions": [
+            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+        ],
+        "addresses": [
+            {"type": "InternalIP", "address": format!("172.18.0.{}", index + 2)},
+            {"type": "Hostname", "address": node_name(index)}
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "nodeInfo": {
+            "architecture": "amd64", "operatingSystem": "linux", "osImage": "Ferry simulated node",
+            "kernelVersion": "sim", "kubeletVersion": "v1.33.0", "kubeProxyVersion": "v1.33.0",
+            "containerRuntimeVersion": "ferry-sim://0.1.0", "machineID": node_name(index),
+            "systemUUID": node_name(index), "bootID": node_name(index)
+        },
+        "images": images.iter().map(|i| json!({"names": [i], "sizeBytes": 10_000_000})).collect::<Vec<_>>()
+    })
+}
+
+/// A running simulated kubelet; dropping the handle does not stop it, `shutdown` does.
+pub struct Kubelet {
+    stop: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Kubelet {
+    /// Registers the nodes and starts the scheduling and status loops.
+    pub async fn start(client: Client, cfg: KubeletConfig) -> Result<Kubelet, KubeletError> {
+        let mut nodes = Vec::new();
+        for index in 0..cfg.nodes {
+            let name = node_name(index);
+            register_node(&client, index, &cfg)
+                .await
+                .map_err(|source| KubeletError::Register {
+                    node: name.clone(),
+                    source,
+                })?;
+            let info = NodeInfo::from_node(&json!({
+                "metadata": node_object(index)["metadata"],
+                "status": node_status(index, &cfg, &BTreeSet::new(), Timestamp::now())
+            }));
+            nodes.push(SimNode {
+                info,
+                host_ip: format!("172.18.0.{}", index + 2),
+                pod_cidr_index: index,
+                images: BTreeSet::new(),
+                next_ip: 2,
+            });
+        }
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(run(client, cfg, nodes, stop.clone()));
+        Ok(Kubelet { stop, task })
+    }
+
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+async fn register_node(client: &Client, index: usize, cfg: &KubeletConfig) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let name = node_name(index);
+    let object: Node = serde_json::from_value(node_object(index)).map_err(kube::Error::SerdeError)?;
+    match nodes.create(&PostParams::default(), &object).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(e) => return Err(e),
+    }
+    let status = node_status(index, cfg, &BTreeSet::new(), Timestamp::now());
+    nodes
+        .patch_status(&name, &manager(), &Patch::Merge(json!({"status": status})))
+        .await?;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LEASE_NAMESPACE}});
+    let ns: Namespace = serde_json::from_value(ns).map_err(kube::Error::SerdeError)?;
+    match namespaces.create(&PostParams::default(), &ns).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(e) => return Err(e),
+    }
+    renew_lease(client, &name).await
+}
+
+async fn renew_lease(client: &Client, node: &str) -> Result<(), kube::Error> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), LEASE_NAMESPACE);
+    let now = Timestamp::now();
+    let micro = now
+        .round(jiff::Unit::Microsecond)
+        .unwrap_or(now)
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
+        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": micro}
+    });
+    leases
+        .patch(
+            node,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(lease),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Patch parameters naming the kubelet as the field manager (shown in managedFields).
+fn manager() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    }
+}
+
+type PodKey = (String, String);
+
+fn key_of(pod: &Value) -> PodKey {
+    (
+        pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        pod["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+struct State {
+    client: Client,
+    cfg: KubeletConfig,
+    nodes: Vec<SimNode>,
+    pods: HashMap<PodKey, Value>,
+    wakeups: BTreeMap<Timestamp, HashSet<PodKey>>,
+    /// Pods that could not be scheduled; retried when capacity frees up.
+    pending: HashSet<PodKey>,
+}
+
+async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<Notify>) {
+    let pods_api: Api<Pod> = Api::all(client.clone());
+    let mut events = watcher(pods_api, watcher::Config::default()).boxed();
+    let mut state = State {
+        client: client.clone(),
+        cfg,
+        nodes,
+        pods: HashMap::new(),
+        wakeups: BTreeMap::new(),
+        pending: HashSet::new(),
+    };
+    let mut init_buffer: Option<HashMap<PodKey, Value>> = None;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    loop {
+        let next_wake = state.wakeups.keys().next().copied();
+        let sleep = async {
+            match next_wake {
+                Some(at) => {
+                    let wait = at.duration_since(Timestamp::now());
+                    let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
+                    tokio::time::sleep(wait).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let mut dirty: HashSet<PodKey> = HashSet::new();
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = heartbeat.tick() => {
+                for index in 0..state.nodes.len() {
+                    if let Err(e) = renew_lease(&state.client, &node_name(index)).await {
+                        tracing::warn!(node = %node_name(index), error = %e, "lease renewal failed");
+                    }
+                }
+            }
+            _ = sleep => {
+                let now = Timestamp::now();
+                let due: Vec<Timestamp> = state.wakeups.range(..=now).map(|(t, _)| *t).collect();
+                for t in due {
+                    if let Some(keys) = state.wakeups.remove(&t) {
+                        dirty.extend(keys);
+                    }
+                }
+            }
+            event = events.next() => match event {
+                None => return,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "pod watch failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Some(Ok(event)) => match event {
+                    watcher::Event::Init => init_buffer = Some(HashMap::new()),
+                    watcher::Event::InitApply(pod) => {
+                        if let (Some(buffer), Ok(value)) = (init_buffer.as_mut(), serde_json::to_value(&pod)) {
+                            buffer.insert(key_of(&value), value);
+                        }
+                    }
+                    watcher::Event::InitDone => {
+                        if let Some(buffer) = init_buffer.take() {
+                            dirty.extend(buffer.keys().cloned());
+                            state.pods = buffer;
+                            state.pending.clear();
+                        }
+                    }
+                    watcher::Event::Apply(pod) => {
+                        if let Ok(value) = serde_json::to_value(&pod) {
+                            let key = key_of(&value);
+                            state.pods.insert(key.clone(), value);
+                            dirty.insert(key);
+                        }
+                    }
+                    watcher::Event::Delete(pod) => {
+                        if let Ok(value) = serde_json::to_value(&pod) {
+                            state.pods.remove(&key_of(&value));
+                            // Freed capacity may let a pending pod fit.
+                            dirty.extend(state.pending.iter().cloned());
+                        }
+                    }
+                },
+            },
+        }
+        for key in dirty {
+            state.process(&key).await;
+        }
+    }
+}
+
+impl State {
+    fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.info.name == name)
+    }
+
+    fn node_infos(&self) -> Vec<NodeInfo> {
+        let mut infos: Vec<NodeInfo> = self.nodes.iter().map(|n| n.info.clone()).collect();
+        for pod in self.pods.values() {
+            let phase = pod["status"]["phase"].as_str().unwrap_or_default();
+            if phase == "Succeeded" || phase == "Failed" {
+                continue;
+            }
+            let Some(node) = pod["spec"]["nodeName"].as_str() else {
+                continue;
+            };
+            if let Some(info) = infos.iter_mut().find(|i| i.name == node) {
+                let requests = schedule::pod_requests(pod);
+                info.requested.cpu_milli += requests.cpu_milli;
+                info.requested.memory += requests.memory;
+                info.requested.pods += 1;
+            }
+        }
+        infos
+    }
+
+    async fn process(&mut self, key: &PodKey) {
+        let Some(pod) = self.pods.get(key).cloned() else {
+            return;
+        };
+        let result = match pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+            None => self.schedule(key, &pod).await,
+            Some(node) => match self.node_index(node) {
+                Some(index) => self.report(key, &pod, index).await,
+                None => Ok(()), // Bound to a node that isn't ours.
+            },
+        };
+        if let Err(e) = result {
+            // Conflicts and races resolve on the next event; anything else is retried shortly.
+            tracing::debug!(namespace = %key.0, pod = %key.1, error = %e, "pod sync failed; will retry");
+            let retry = Timestamp::now() + jiff::SignedDuration::from_millis(500);
+            self.wakeups.entry(retry).or_default().insert(key.clone());
+        }
+    }
+
+    async fn schedule(&mut self, key: &PodKey, pod: &Value) -> Result<(), kube::Error> {
+        if !pod["metadata"]["deletionTimestamp"].is_null() {
+            return Ok(());
+        }
+        if pod["spec"]["schedulerName"]
+            .as_str()
+            .is_some_and(|s| s != "default-scheduler")
+        {
+            return Ok(());
+        }
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
+        match schedule::schedule(pod, &self.node_infos()) {
+            Ok(node) => {
+                self.pending.remove(key);
+                let binding = json!({
+                    "apiVersion": "v1", "kind": "Binding",
+                    "metadata": {"name": key.1, "namespace": key.0},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}
+                });
+                let _: Value = api
+                    .create_subresource("binding", &key.1, &PostParams::default(), &binding)
+                    .await?;
+                // Reflect the binding locally so the next pod sees this node's load.
+                if let Some(p) = self.pods.get_mut(key) {
+                    p["spec"]["nodeName"] = json!(node);
+                }
+                Ok(())
+            }
+            Err(unschedulable) => {
+                self.pending.insert(key.clone());
+                let already = pod["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| {
+                        c["type"] == "PodScheduled"
+                            && c["status"] == "False"
+                            && c["message"] == unschedulable.0
+                    });
+                if already {
+                    return Ok(());
+                }
+                let now = Timestamp::now()
+                    .round(jiff::Unit::Second)
+                    .unwrap_or_else(|_| Timestamp::now())
+                    .to_string();
+                let status = json!({"status": {"phase": "Pending", "conditions": [{
+                    "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": unschedulable.0, "lastProbeTime": null, "lastTransitionTime": now
+                }]}});
+                api.patch_status(&key.1, &manager(), &Patch::Merge(status))
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+
+    async fn report(&mut self, key: &PodKey, pod: &Value, index: usize) -> Result<(), kube::Error> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
+        let pod_ip = match pod["status"]["podIP"].as_str() {
+            Some(ip) if !ip.is_empty() => ip.to_string(),
+            _ => {
+                let node = &mut self.nodes[index];
+                let ip = format!("10.244.{}.{}", node.pod_cidr_index, node.next_ip);
+                node.next_ip = if node.next_ip >= 254 { 2 } else { node.next_ip + 1 };
+                ip
+            }
+        };
+        let node = &self.nodes[index];
+        let view = NodeView {
+            host_ip: &node.host_ip,
+            pod_ip: &pod_ip,
+            images: &node.images,
+        };
+        let outcome = lifecycle::next_status(pod, view, &self.cfg.sim, Timestamp::now());
+        if outcome.finalize_deletion {
+            let dp = DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::default()
+            };
+            return match api.delete(&key.1, &dp).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
+        if !outcome.pulled.is_empty() {
+            self.nodes[index]
+                .images
+                .extend(outcome.pulled.iter().map(|i| image::normalize(i)));
+        }
+        if let Some(at) = outcome.wake_at {
+            self.wakeups.entry(at).or_default().insert(key.clone());
+        }
+        if pod["status"] != outcome.status {
+            let patched = api
+                .patch_status(
+                    &key.1,
+                    &manager(),
+                    &Patch::Merge(json!({"status": outcome.status})),
+                )
+                .await?;
+            if let Ok(value) = serde_json::to_value(&patched) {
+                self.pods.insert(key.clone(), value);
+            }
+        }
+        Ok(())
+    }
+}
