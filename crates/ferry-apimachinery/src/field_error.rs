@@ -86,7 +86,12 @@ impl FieldError {
         bad_value: Option<Value>,
         detail: impl Into<String>,
     ) -> Self {
-        Self { field: field.into(), error_type, bad_value, detail: detail.into() }
+        Self {
+            field: field.into(),
+            error_type,
+            bad_value,
+            detail: detail.into(),
+        }
     }
     /// `Invalid value: <v>: detail`.
     pub fn invalid(field: impl Into<String>, value: Value, detail: impl Into<String>) -> Self {
@@ -155,7 +160,11 @@ pub fn go_value(v: &Value) -> String {
 
 /// `Kind.group` as Kubernetes prints a GroupKind (`ConfigMap`, `Deployment.apps`).
 pub fn group_kind(group: &str, kind: &str) -> String {
-    if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") }
+    if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    }
 }
 
 /// The 422 `Invalid` Status body for `errors` on object `name` of `group`/`kind`:
@@ -163,7 +172,10 @@ pub fn group_kind(group: &str, kind: &str) -> String {
 pub fn invalid_status(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Value {
     let joined = match errors {
         [one] => one.to_string(),
-        many => format!("[{}]", many.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")),
+        many => format!(
+            "[{}]",
+            many.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+        ),
     };
     let causes: Vec<Value> = errors
         .iter()
@@ -188,10 +200,22 @@ mod tests {
     #[test]
     fn display_matches_kubernetes() {
         let cases = [
-            (FieldError::invalid("metadata.name", json!("Foo"), "bad"), r#"metadata.name: Invalid value: "Foo": bad"#),
-            (FieldError::required("spec.containers", ""), "spec.containers: Required value"),
-            (FieldError::required("spec.x", "must be set"), "spec.x: Required value: must be set"),
-            (FieldError::invalid("spec.replicas", json!(3), "too big"), "spec.replicas: Invalid value: 3: too big"),
+            (
+                FieldError::invalid("metadata.name", json!("Foo"), "bad"),
+                r#"metadata.name: Invalid value: "Foo": bad"#,
+            ),
+            (
+                FieldError::required("spec.containers", ""),
+                "spec.containers: Required value",
+            ),
+            (
+                FieldError::required("spec.x", "must be set"),
+                "spec.x: Required value: must be set",
+            ),
+            (
+                FieldError::invalid("spec.replicas", json!(3), "too big"),
+                "spec.replicas: Invalid value: 3: too big",
+            ),
             (
                 FieldError::not_supported("spec.type", json!("X"), &["A".into(), "B".into()]),
                 r#"spec.type: Unsupported value: "X": supported values: "A", "B""#,
@@ -211,7 +235,10 @@ mod tests {
         assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueRequired");
         let two = [FieldError::required("a", ""), FieldError::forbidden("b", "no")];
         let s = invalid_status("apps", "Deployment", "d", &two);
-        assert_eq!(s["message"], r#"Deployment.apps "d" is invalid: [a: Required value, b: Forbidden: no]"#);
+        assert_eq!(
+            s["message"],
+            r#"Deployment.apps "d" is invalid: [a: Required value, b: Forbidden: no]"#
+        );
         assert_eq!(s["details"]["causes"].as_array().map(Vec::len), Some(2));
     }
 }

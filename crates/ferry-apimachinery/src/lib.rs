@@ -10,9 +10,39 @@
 //! * [`names`]: `validate_dns1123_subdomain/label`, `validate_dns1035_label`, `validate_qualified_name`,
 //!   `validate_label_value`, `name_rule_for(group, kind)`, `validate_object_name(name, rule)` → `Vec<FieldError>`,
 //!   `validate_labels`, `generate_name(base, &mut next_u64)`, `SplitMix64`.
+//! * [`typeinfo`]: `is_strategic_merge_capable(group, kind)` (false → answer 415 to SMP),
+//!   `Shape::for_builtin(group, kind)`, `Shape::for_schema(&openAPIV3Schema)`.
+//! * [`patch`]: `PatchType::from_content_type`, `json_merge_patch(&mut target, &patch)`,
+//!   `json_patch(&target, &patch) -> Result<Value, PatchError>`,
+//!   `strategic_merge_patch(&original, &patch, shape) -> Result<Value, PatchError>`.
+//! * [`managed_fields`]: `update_managed_fields(old, &mut new, UpdateOp{manager, api_version, subresource, time}, shape)`
+//!   for create/update/non-apply patch; `manager_from_user_agent(ua)`; `FieldSet` (FieldsV1),
+//!   `read_managed_fields`/`write_managed_fields`.
+//! * [`apply`]: `server_side_apply(ApplyRequest{live, applied, manager, force, api_version, subresource, time, shape})`
+//!   → new object with managedFields, or `ApplyError::Conflicts` (→ `conflict_status(&conflicts)`, 409) /
+//!   `ApplyError::Invalid` (400).
+//! * [`defaults`]: `apply_defaults(group, version, kind, &mut obj)`, `service_needs_cluster_ip(&svc)`,
+//!   `set_service_cluster_ip(&mut svc, ip)`, `generate_job_selector(&mut job, uid)`, `default_image_pull_policy`.
+//! * [`schema`]: `FieldValidation::parse(query)`, `process_custom_resource(&mut obj, &schema, mode)` →
+//!   warnings, or `SchemaError::UnknownFields` (400) / `SchemaError::Invalid(Vec<FieldError>)` (422);
+//!   the steps alone: `prune`, `apply_schema_defaults`, `validate`; `validate_structural_schema(&schema, base_path)`
+//!   for CRD create/update.
+//! * [`openapi`]: `ResourceDescription` (group, version, kind, plural, namespaced, verbs, schema, …),
+//!   `build_openapi_v3(&resources)` → `OpenApiV3 { index, documents }` for `/openapi/v3` and
+//!   `/openapi/v3/<api/v1|apis/g/v>`; `KUBERNETES_VERSION`.
+//! * [`table`]: `to_table(group, kind, &objects, crd_printer_columns, list_metadata, IncludeObject::parse(q)?, now_unix)`
+//!   → meta.k8s.io/v1 Table; `columns_for`, `row_cells`, `human_duration`, `age`, `parse_rfc3339`, `jsonpath`.
 
+pub mod apply;
+pub mod defaults;
 pub mod field_error;
+pub mod managed_fields;
 pub mod names;
+pub mod openapi;
+pub mod patch;
+pub mod schema;
 pub mod selector;
+pub mod table;
+pub mod typeinfo;
 
 pub use field_error::{FieldError, FieldErrorType, invalid_status};

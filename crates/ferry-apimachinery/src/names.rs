@@ -87,7 +87,9 @@ fn is_qualified_name_part(s: &str) -> bool {
     let b = s.as_bytes();
     let ok_inner = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.';
     match (b.first(), b.last()) {
-        (Some(f), Some(l)) => f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() && b.iter().all(|&c| ok_inner(c)),
+        (Some(f), Some(l)) => {
+            f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() && b.iter().all(|&c| ok_inner(c))
+        }
         _ => false,
     }
 }
@@ -103,7 +105,11 @@ pub fn validate_qualified_name(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
-                errs.extend(validate_dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    validate_dns1123_subdomain(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
@@ -164,7 +170,10 @@ pub fn name_rule_for(group: &str, kind: &str) -> NameRule {
 /// An empty name is `Required value: name or generateName is required`.
 pub fn validate_object_name(name: &str, rule: NameRule) -> Vec<FieldError> {
     if name.is_empty() {
-        return vec![FieldError::required("metadata.name", "name or generateName is required")];
+        return vec![FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        )];
     }
     let msgs = match rule {
         NameRule::Dns1123Subdomain => validate_dns1123_subdomain(name),
@@ -190,7 +199,11 @@ pub fn validate_labels(labels: &serde_json::Map<String, Value>, field: &str) -> 
                     out.push(FieldError::invalid(format!("{field}[{k}]"), v.clone(), m));
                 }
             }
-            other => out.push(FieldError::invalid(format!("{field}[{k}]"), other.clone(), "label values must be strings")),
+            other => out.push(FieldError::invalid(
+                format!("{field}[{k}]"),
+                other.clone(),
+                "label values must be strings",
+            )),
         }
     }
     out
@@ -213,7 +226,9 @@ pub fn generate_name(base: &str, next_u64: &mut dyn FnMut() -> u64) -> String {
     let mut out = base[..cut].to_string();
     for _ in 0..GENERATE_NAME_SUFFIX_LEN {
         let idx = (next_u64() % GENERATE_NAME_ALPHABET.len() as u64) as usize;
-        out.push(char::from(GENERATE_NAME_ALPHABET.get(idx).copied().unwrap_or(b'x')));
+        out.push(char::from(
+            GENERATE_NAME_ALPHABET.get(idx).copied().unwrap_or(b'x'),
+        ));
     }
     out
 }
@@ -256,7 +271,10 @@ mod tests {
         for (input, n) in cases {
             assert_eq!(validate_dns1123_subdomain(input).len(), *n, "{input}");
         }
-        assert_eq!(validate_dns1123_subdomain(&long)[0], "must be no more than 253 characters");
+        assert_eq!(
+            validate_dns1123_subdomain(&long)[0],
+            "must be no more than 253 characters"
+        );
     }
 
     #[test]
@@ -272,7 +290,10 @@ mod tests {
             assert_eq!(validate_dns1123_label(input).len(), *n1123, "1123 {input}");
             assert_eq!(validate_dns1035_label(input).len(), *n1035, "1035 {input}");
         }
-        assert_eq!(validate_dns1123_label(&"a".repeat(64)), vec!["must be no more than 63 characters".to_string()]);
+        assert_eq!(
+            validate_dns1123_label(&"a".repeat(64)),
+            vec!["must be no more than 63 characters".to_string()]
+        );
     }
 
     #[test]
@@ -283,9 +304,15 @@ mod tests {
             errs[0].to_string(),
             format!("metadata.name: Invalid value: \"Foo\": {DNS1123_SUBDOMAIN_MSG}")
         );
-        assert_eq!(validate_object_name("", NameRule::Dns1123Subdomain)[0].to_string(), "metadata.name: Required value: name or generateName is required");
+        assert_eq!(
+            validate_object_name("", NameRule::Dns1123Subdomain)[0].to_string(),
+            "metadata.name: Required value: name or generateName is required"
+        );
         assert_eq!(name_rule_for("", "Service"), NameRule::Dns1035Label);
-        assert_eq!(validate_object_name("system:admin", NameRule::PathSegment).len(), 0);
+        assert_eq!(
+            validate_object_name("system:admin", NameRule::PathSegment).len(),
+            0
+        );
         assert_eq!(validate_object_name("a/b", NameRule::PathSegment).len(), 1);
     }
 

@@ -77,24 +77,38 @@ impl Requirement {
     /// Builds a validated requirement (Kubernetes' `labels.NewRequirement`).
     pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Self, SelectorError> {
         if let Some(detail) = validate_qualified_name(key).into_iter().next() {
-            return Err(SelectorError::InvalidLabel { field: "key".into(), value: key.into(), detail });
+            return Err(SelectorError::InvalidLabel {
+                field: "key".into(),
+                value: key.into(),
+                detail,
+            });
         }
         match operator {
             Operator::In | Operator::NotIn if values.is_empty() => {
-                return Err(SelectorError::Parse("for 'in', 'notin' operators, values set can't be empty".into()));
+                return Err(SelectorError::Parse(
+                    "for 'in', 'notin' operators, values set can't be empty".into(),
+                ));
             }
             Operator::Equals | Operator::DoubleEquals | Operator::NotEquals if values.len() != 1 => {
-                return Err(SelectorError::Parse("exact-match compatibility requires one single value".into()));
+                return Err(SelectorError::Parse(
+                    "exact-match compatibility requires one single value".into(),
+                ));
             }
             Operator::Exists | Operator::DoesNotExist if !values.is_empty() => {
-                return Err(SelectorError::Parse("values set must be empty for exists and does not exist".into()));
+                return Err(SelectorError::Parse(
+                    "values set must be empty for exists and does not exist".into(),
+                ));
             }
             Operator::GreaterThan | Operator::LessThan => {
                 let [v] = values.as_slice() else {
-                    return Err(SelectorError::Parse("for 'Gt', 'Lt' operators, exactly one value is required".into()));
+                    return Err(SelectorError::Parse(
+                        "for 'Gt', 'Lt' operators, exactly one value is required".into(),
+                    ));
                 };
                 if v.parse::<i64>().is_err() {
-                    return Err(SelectorError::Parse(format!("for 'Gt', 'Lt' operators, the value must be an integer: {v:?}")));
+                    return Err(SelectorError::Parse(format!(
+                        "for 'Gt', 'Lt' operators, the value must be an integer: {v:?}"
+                    )));
                 }
             }
             _ => {}
@@ -103,13 +117,21 @@ impl Requirement {
         if !matches!(operator, Operator::GreaterThan | Operator::LessThan) {
             for (i, v) in values.iter().enumerate() {
                 if let Some(detail) = validate_label_value(v).into_iter().next() {
-                    return Err(SelectorError::InvalidLabel { field: format!("values[{i}]"), value: v.clone(), detail });
+                    return Err(SelectorError::InvalidLabel {
+                        field: format!("values[{i}]"),
+                        value: v.clone(),
+                        detail,
+                    });
                 }
             }
         }
         values.sort();
         values.dedup();
-        Ok(Self { key: key.to_string(), operator, values })
+        Ok(Self {
+            key: key.to_string(),
+            operator,
+            values,
+        })
     }
 
     /// Whether a label set satisfies this requirement.
@@ -122,10 +144,17 @@ impl Requirement {
             Operator::Exists => got.is_some(),
             Operator::DoesNotExist => got.is_none(),
             Operator::GreaterThan | Operator::LessThan => {
-                let (Some(g), Some(limit)) = (got.and_then(|g| g.parse::<i64>().ok()), self.values.first().and_then(|v| v.parse::<i64>().ok())) else {
+                let (Some(g), Some(limit)) = (
+                    got.and_then(|g| g.parse::<i64>().ok()),
+                    self.values.first().and_then(|v| v.parse::<i64>().ok()),
+                ) else {
                     return false;
                 };
-                if self.operator == Operator::GreaterThan { g > limit } else { g < limit }
+                if self.operator == Operator::GreaterThan {
+                    g > limit
+                } else {
+                    g < limit
+                }
             }
         }
     }
@@ -229,12 +258,20 @@ impl Parser {
         };
         let key = match self.next() {
             Some(Token::Ident(k)) => k,
-            other => return Err(SelectorError::Parse(format!("found '{}', expected: identifier", describe(other.as_ref())))),
+            other => {
+                return Err(SelectorError::Parse(format!(
+                    "found '{}', expected: identifier",
+                    describe(other.as_ref())
+                )));
+            }
         };
         if negated {
             return match self.peek() {
                 None | Some(Token::Comma) => Requirement::new(&key, Operator::DoesNotExist, vec![]),
-                Some(t) => Err(SelectorError::Parse(format!("found '{}', expected: ',' or 'end of string'", describe(Some(t))))),
+                Some(t) => Err(SelectorError::Parse(format!(
+                    "found '{}', expected: ',' or 'end of string'",
+                    describe(Some(t))
+                ))),
             };
         }
         let op = match self.peek() {
@@ -265,7 +302,12 @@ impl Parser {
                     vec![v]
                 }
                 None | Some(Token::Comma) => vec![String::new()],
-                Some(t) => return Err(SelectorError::Parse(format!("found '{}', expected: identifier", describe(Some(t))))),
+                Some(t) => {
+                    return Err(SelectorError::Parse(format!(
+                        "found '{}', expected: identifier",
+                        describe(Some(t))
+                    )));
+                }
             }
         };
         Requirement::new(&key, op, values)
@@ -294,7 +336,10 @@ impl Parser {
                     return Ok(values);
                 }
                 other => {
-                    return Err(SelectorError::Parse(format!("found '{}', expected: ',', ')' or identifier", describe(other.as_ref()))));
+                    return Err(SelectorError::Parse(format!(
+                        "found '{}', expected: ',', ')' or identifier",
+                        describe(other.as_ref())
+                    )));
                 }
             }
         }
@@ -337,10 +382,17 @@ impl LabelSelector {
                 None => break,
                 Some(Token::Comma) => {
                     if p.peek().is_none() {
-                        return Err(SelectorError::Parse("found 'end of string', expected: identifier after ','".into()));
+                        return Err(SelectorError::Parse(
+                            "found 'end of string', expected: identifier after ','".into(),
+                        ));
                     }
                 }
-                Some(t) => return Err(SelectorError::Parse(format!("found '{}', expected: ',' or 'end of string'", describe(Some(&t))))),
+                Some(t) => {
+                    return Err(SelectorError::Parse(format!(
+                        "found '{}', expected: ',' or 'end of string'",
+                        describe(Some(&t))
+                    )));
+                }
             }
         }
         reqs.sort_by(|a, b| a.key.cmp(&b.key));
@@ -359,7 +411,9 @@ impl LabelSelector {
             Some(Value::Object(ml)) => {
                 for (k, v) in ml {
                     let Some(v) = v.as_str() else {
-                        return Err(SelectorError::BadObject(format!("matchLabels[{k}] must be a string")));
+                        return Err(SelectorError::BadObject(format!(
+                            "matchLabels[{k}] must be a string"
+                        )));
                     };
                     reqs.push(Requirement::new(k, Operator::Equals, vec![v.to_string()])?);
                 }
@@ -370,14 +424,18 @@ impl LabelSelector {
             None | Some(Value::Null) => {}
             Some(Value::Array(exprs)) => {
                 for (i, e) in exprs.iter().enumerate() {
-                    let key = e.get("key").and_then(Value::as_str).ok_or_else(|| SelectorError::BadObject(format!("matchExpressions[{i}].key is required")))?;
+                    let key = e.get("key").and_then(Value::as_str).ok_or_else(|| {
+                        SelectorError::BadObject(format!("matchExpressions[{i}].key is required"))
+                    })?;
                     let op = match e.get("operator").and_then(Value::as_str) {
                         Some("In") => Operator::In,
                         Some("NotIn") => Operator::NotIn,
                         Some("Exists") => Operator::Exists,
                         Some("DoesNotExist") => Operator::DoesNotExist,
                         other => {
-                            return Err(SelectorError::BadObject(format!("matchExpressions[{i}].operator: {other:?} is not a valid label selector operator")));
+                            return Err(SelectorError::BadObject(format!(
+                                "matchExpressions[{i}].operator: {other:?} is not a valid label selector operator"
+                            )));
                         }
                     };
                     let values = match e.get("values") {
@@ -386,8 +444,16 @@ impl LabelSelector {
                             .iter()
                             .map(|v| v.as_str().map(str::to_string))
                             .collect::<Option<Vec<_>>>()
-                            .ok_or_else(|| SelectorError::BadObject(format!("matchExpressions[{i}].values must be strings")))?,
-                        Some(_) => return Err(SelectorError::BadObject(format!("matchExpressions[{i}].values must be a list"))),
+                            .ok_or_else(|| {
+                                SelectorError::BadObject(format!(
+                                    "matchExpressions[{i}].values must be strings"
+                                ))
+                            })?,
+                        Some(_) => {
+                            return Err(SelectorError::BadObject(format!(
+                                "matchExpressions[{i}].values must be a list"
+                            )));
+                        }
                     };
                     reqs.push(Requirement::new(key, op, values)?);
                 }
@@ -411,7 +477,10 @@ impl LabelSelector {
     /// Whether an object's `metadata.labels` satisfies the selector.
     pub fn matches_object(&self, obj: &Value) -> bool {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new));
+        let labels = obj
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new));
         self.matches(labels)
     }
 }
@@ -473,7 +542,15 @@ pub fn builtin_selectable_fields(group: &str, kind: &str) -> &'static [&'static 
             "source",
             "type",
         ],
-        ("events.k8s.io", "Event") => &["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "type", "reportingController"],
+        ("events.k8s.io", "Event") => &[
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "reason",
+            "type",
+            "reportingController",
+        ],
         ("", "Secret") => &["type"],
         ("", "Namespace") => &["status.phase"],
         ("", "Node") => &["spec.unschedulable"],
@@ -490,11 +567,21 @@ fn unescape_field_value(s: &str) -> Result<String, SelectorError> {
         if c == '\\' {
             match chars.next() {
                 Some(e @ ('\\' | ',' | '=')) => out.push(e),
-                Some(e) => return Err(SelectorError::FieldParse(format!("invalid escape sequence: \\{e}"))),
-                None => return Err(SelectorError::FieldParse("invalid trailing escape sequence".into())),
+                Some(e) => {
+                    return Err(SelectorError::FieldParse(format!(
+                        "invalid escape sequence: \\{e}"
+                    )));
+                }
+                None => {
+                    return Err(SelectorError::FieldParse(
+                        "invalid trailing escape sequence".into(),
+                    ));
+                }
             }
         } else if c == ',' || c == '=' {
-            return Err(SelectorError::FieldParse(format!("invalid field value with unescaped '{c}': {s}")));
+            return Err(SelectorError::FieldParse(format!(
+                "invalid field value with unescaped '{c}': {s}"
+            )));
         } else {
             out.push(c);
         }
@@ -536,13 +623,21 @@ impl FieldSelector {
             } else if let Some((f, v)) = term.split_once('=') {
                 (f, false, v)
             } else {
-                return Err(SelectorError::FieldParse(format!("invalid selector: '{input}'; can't understand '{term}'")));
+                return Err(SelectorError::FieldParse(format!(
+                    "invalid selector: '{input}'; can't understand '{term}'"
+                )));
             };
             let field = field.trim();
             if field.is_empty() {
-                return Err(SelectorError::FieldParse(format!("invalid selector: '{input}'; empty field name in '{term}'")));
+                return Err(SelectorError::FieldParse(format!(
+                    "invalid selector: '{input}'; empty field name in '{term}'"
+                )));
             }
-            requirements.push(FieldRequirement { field: field.to_string(), negated, value: unescape_field_value(raw)? });
+            requirements.push(FieldRequirement {
+                field: field.to_string(),
+                negated,
+                value: unescape_field_value(raw)?,
+            });
         }
         Ok(Self { requirements })
     }
@@ -583,7 +678,11 @@ impl fmt::Display for FieldSelector {
             .requirements
             .iter()
             .map(|r| {
-                let v = r.value.replace('\\', "\\\\").replace(',', "\\,").replace('=', "\\=");
+                let v = r
+                    .value
+                    .replace('\\', "\\\\")
+                    .replace(',', "\\,")
+                    .replace('=', "\\=");
                 format!("{}{}{}", r.field, if r.negated { "!=" } else { "=" }, v)
             })
             .collect();
@@ -595,7 +694,11 @@ impl fmt::Display for FieldSelector {
 /// compute it: dotted path lookup, scalars printed (`true`, `3`), core Event's `source` is
 /// `source.component`; absent fields are `None` (selectors treat that as "").
 pub fn field_value(obj: &Value, field: &str) -> Option<String> {
-    let path = if field == "source" && obj.get("involvedObject").is_some() { "source.component" } else { field };
+    let path = if field == "source" && obj.get("involvedObject").is_some() {
+        "source.component"
+    } else {
+        field
+    };
     let mut cur = obj;
     for part in path.split('.') {
         cur = cur.get(part)?;
@@ -605,7 +708,10 @@ pub fn field_value(obj: &Value, field: &str) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(n.to_string()),
         // status.podIPs is indexed by its first entry's ip.
-        Value::Array(a) => a.first().and_then(|x| x.get("ip").or(Some(x))).and_then(|x| x.as_str().map(str::to_string)),
+        Value::Array(a) => a
+            .first()
+            .and_then(|x| x.get("ip").or(Some(x)))
+            .and_then(|x| x.as_str().map(str::to_string)),
         _ => None,
     }
 }
@@ -636,18 +742,42 @@ mod tests {
             let sel = LabelSelector::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(sel.to_string(), want, "{input}");
             // printing then parsing again is stable
-            assert_eq!(LabelSelector::parse(&sel.to_string()).map(|s| s.to_string()).ok().as_deref(), Some(want));
+            assert_eq!(
+                LabelSelector::parse(&sel.to_string())
+                    .map(|s| s.to_string())
+                    .ok()
+                    .as_deref(),
+                Some(want)
+            );
         }
     }
 
     #[test]
     fn parse_errors() {
-        let bad = ["app in", "app in (a", "=x", "a,", "a b", "!a=b", "Bad Key=x", "app=-x", "x>abc", "a in a", "app=(x)"];
+        let bad = [
+            "app in",
+            "app in (a",
+            "=x",
+            "a,",
+            "a b",
+            "!a=b",
+            "Bad Key=x",
+            "app=-x",
+            "x>abc",
+            "a in a",
+            "app=(x)",
+        ];
         for input in bad {
             assert!(LabelSelector::parse(input).is_err(), "{input} should fail");
         }
-        let err = LabelSelector::parse("app=-x").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.starts_with("unable to parse requirement: values[0]: Invalid value: \"-x\""), "{err}");
+        let err = LabelSelector::parse("app=-x")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("unable to parse requirement: values[0]: Invalid value: \"-x\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -685,7 +815,10 @@ mod tests {
             "matchLabels": {"app": "sample"},
             "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}, {"key": "old", "operator": "DoesNotExist"}]
         }));
-        assert_eq!(sel.map(|s| s.to_string()).ok().as_deref(), Some("app=sample,!old,tier in (a,b)"));
+        assert_eq!(
+            sel.map(|s| s.to_string()).ok().as_deref(),
+            Some("app=sample,!old,tier in (a,b)")
+        );
         let bad = [
             json!("x"),
             json!({"matchLabels": {"a": 1}}),
@@ -712,14 +845,20 @@ mod tests {
             ("metadata.name=e1", true),
             ("metadata.name==e1", true),
             ("metadata.name!=e1", false),
-            ("involvedObject.kind=ConfigMap,involvedObject.name=demo,involvedObject.uid=u-1", true),
+            (
+                "involvedObject.kind=ConfigMap,involvedObject.name=demo,involvedObject.uid=u-1",
+                true,
+            ),
             ("involvedObject.name=other", false),
             ("involvedObject.fieldPath=", true),
             ("source=kubelet", true),
         ];
         for (sel, want) in cases {
             let s = FieldSelector::parse(sel).unwrap_or_else(|e| panic!("{sel}: {e}"));
-            assert!(s.check_supported(builtin_selectable_fields("", "Event")).is_ok(), "{sel}");
+            assert!(
+                s.check_supported(builtin_selectable_fields("", "Event")).is_ok(),
+                "{sel}"
+            );
             assert_eq!(s.matches_object(&event), want, "{sel}");
         }
         let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "hostNetwork": false}, "status": {"phase": "Running"}});
@@ -735,11 +874,20 @@ mod tests {
             assert!(FieldSelector::parse(bad).is_err(), "{bad}");
         }
         let s = FieldSelector::parse("metadata.name=a\\,b");
-        assert_eq!(s.as_ref().map(|s| s.requirements[0].value.as_str()).ok(), Some("a,b"));
-        assert_eq!(s.map(|s| s.to_string()).ok().as_deref(), Some("metadata.name=a\\,b"));
+        assert_eq!(
+            s.as_ref().map(|s| s.requirements[0].value.as_str()).ok(),
+            Some("a,b")
+        );
+        assert_eq!(
+            s.map(|s| s.to_string()).ok().as_deref(),
+            Some("metadata.name=a\\,b")
+        );
         let s = FieldSelector::parse("spec.foo=x").unwrap_or_default();
         assert_eq!(
-            s.check_supported(builtin_selectable_fields("", "ConfigMap")).err().map(|e| e.to_string()).as_deref(),
+            s.check_supported(builtin_selectable_fields("", "ConfigMap"))
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
             Some("field label not supported: spec.foo")
         );
     }

@@ -206,7 +206,12 @@ mod tests {
 
     #[test]
     fn sprint_spaces_only_between_non_strings() {
-        let args = [Value::Int(1), Value::Int(2), Value::String(Arc::from("a")), Value::Int(3)];
+        let args = [
+            Value::Int(1),
+            Value::Int(2),
+            Value::String(Arc::from("a")),
+            Value::Int(3),
+        ];
         assert_eq!(sprint(&args), "1 2a3");
     }
 }

@@ -151,11 +151,9 @@ pub fn to_serde(value: &Value) -> serde_json::Value {
         }
         Value::String(s) => serde_json::Value::String(s.to_string()),
         Value::List(items) => serde_json::Value::Array(items.iter().map(to_serde).collect()),
-        Value::Map(map) => serde_json::Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.to_string(), to_serde(v)))
-                .collect(),
-        ),
+        Value::Map(map) => {
+            serde_json::Value::Object(map.iter().map(|(k, v)| (k.to_string(), to_serde(v))).collect())
+        }
     }
 }
 
@@ -181,6 +179,9 @@ mod tests {
     #[test]
     fn pretty_json_indents_like_marshal_indent() {
         let value = from_serde(&serde_json::json!({"a": [1], "b": {}}));
-        assert_eq!(to_json(&value, Some("  ")), "{\n  \"a\": [\n    1\n  ],\n  \"b\": {}\n}");
+        assert_eq!(
+            to_json(&value, Some("  ")),
+            "{\n  \"a\": [\n    1\n  ],\n  \"b\": {}\n}"
+        );
     }
 }

@@ -134,7 +134,7 @@ pub fn parse_yaml(text: &str) -> Result<Value, YamlError> {
 
 /// Parse every document of a multi-document YAML stream.
 pub fn parse_yaml_documents(text: &str) -> Result<Vec<Value>, YamlError> {
-    serde_saphyr::from_str_multiple_with_options::<GoValue>(text, helm_yaml_options())
+    serde_saphyr::from_str_multiple_with_options::<GoValue, Vec<GoValue>>(text, helm_yaml_options())
         .map(|docs| docs.into_iter().map(|GoValue(v)| v).collect())
         .map_err(|e| YamlError {
             message: e.to_string(),
@@ -459,12 +459,7 @@ impl Emitter {
                 }
                 spaces = false;
             } else if c == ' ' {
-                if allow_breaks
-                    && !spaces
-                    && self.column() > BEST_WIDTH
-                    && i != 0
-                    && i + 1 != chars.len()
-                {
+                if allow_breaks && !spaces && self.column() > BEST_WIDTH && i != 0 && i + 1 != chars.len() {
                     self.write_indent(indent);
                     if chars.get(i + 1) == Some(&' ') {
                         self.out.push('\\');
@@ -534,12 +529,12 @@ fn is_printable(c: char) -> bool {
 fn resolves_to_non_string(s: &str) -> bool {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return true,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "true" | "True"
-        | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF" => {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "true" | "True" | "TRUE"
+        | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF" => {
             return true;
         }
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
-        | ".nan" | ".NaN" | ".NAN" | "<<" => return true,
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan"
+        | ".NaN" | ".NAN" | "<<" => return true,
         _ => {}
     }
     let first = s.chars().next().unwrap_or(' ');
@@ -728,32 +723,16 @@ fn analyze(s: &str) -> Analysis {
         let followed_by_whitespace = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_indicators = true,
-                '?' | ':' => {
-                    if followed_by_whitespace {
-                        block_indicators = true;
-                    }
-                }
-                '-' => {
-                    if followed_by_whitespace {
-                        block_indicators = true;
-                    }
-                }
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@'
+                | '`' => block_indicators = true,
+                '?' | ':' if followed_by_whitespace => block_indicators = true,
+                '-' if followed_by_whitespace => block_indicators = true,
                 _ => {}
             }
         } else {
             match c {
-                ':' => {
-                    if followed_by_whitespace {
-                        block_indicators = true;
-                    }
-                }
-                '#' => {
-                    if preceded_by_whitespace {
-                        block_indicators = true;
-                    }
-                }
+                ':' if followed_by_whitespace => block_indicators = true,
+                '#' if preceded_by_whitespace => block_indicators = true,
                 _ => {}
             }
         }
@@ -847,10 +826,16 @@ mod tests {
     #[test]
     fn emitter_matches_go_yaml_layout() {
         let table: &[(&str, &str)] = &[
-            ("a: 1\nb: [x, y]\n", "a: 1\nb:\n- x\n- y\n"),
+            ("a: 1\nb: [x, y, z]\n", "a: 1\nb:\n- x\n- true\n- z\n"),
             ("b: {c: {d: 1.5}}\na: []\n", "a: []\nb:\n  c:\n    d: 1.5\n"),
-            ("l: [{a: 1, b: 2}, [3, 4]]\n", "l:\n- a: 1\n  b: 2\n- - 3\n  - 4\n"),
-            ("s: \"yes\"\nt: \"1.0\"\nu: \"\"\n", "s: \"yes\"\nt: \"1.0\"\nu: \"\"\n"),
+            (
+                "l: [{a: 1, b: 2}, [3, 4]]\n",
+                "l:\n- a: 1\n  b: 2\n- - 3\n  - 4\n",
+            ),
+            (
+                "s: \"yes\"\nt: \"1.0\"\nu: \"\"\n",
+                "s: \"yes\"\nt: \"1.0\"\nu: \"\"\n",
+            ),
             ("s: \"a: b\"\n", "s: 'a: b'\n"),
             ("s: \"line1\\nline2\\n\"\n", "s: |\n  line1\n  line2\n"),
             ("s: \"line1\\nline2\"\n", "s: |-\n  line1\n  line2\n"),
@@ -868,6 +853,9 @@ mod tests {
         let out = yaml_of(&format!("k: {words}\n"));
         let first = out.lines().next().unwrap_or_default();
         assert!(first.len() > 80 && first.len() < 90, "{out}");
-        assert!(out.lines().nth(1).unwrap_or_default().starts_with("  word"), "{out}");
+        assert!(
+            out.lines().nth(1).unwrap_or_default().starts_with("  word"),
+            "{out}"
+        );
     }
 }

@@ -15,9 +15,19 @@ use crate::{Entry, Event, EventKind, ListPage, Result, Revision, StoreError};
 /// A write, before it is checked and given a revision.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    Create { key: String, value: Value },
-    Update { key: String, value: Value, expected: Option<Revision> },
-    Delete { key: String, expected: Option<Revision> },
+    Create {
+        key: String,
+        value: Value,
+    },
+    Update {
+        key: String,
+        value: Value,
+        expected: Option<Revision>,
+    },
+    Delete {
+        key: String,
+        expected: Option<Revision>,
+    },
 }
 
 impl Op {
@@ -44,12 +54,19 @@ pub fn resolve_op(op: Op, current: Option<&Entry>, revision: Revision) -> Result
             Some(_) => Err(StoreError::AlreadyExists(key)),
             None => Ok(Event {
                 kind: EventKind::Created,
-                entry: Entry { key, value: Arc::new(value), create_revision: revision, mod_revision: revision },
+                entry: Entry {
+                    key,
+                    value: Arc::new(value),
+                    create_revision: revision,
+                    mod_revision: revision,
+                },
                 prev: None,
             }),
         },
         Op::Update { key, value, expected } => {
-            let Some(current) = current else { return Err(StoreError::NotFound(key)) };
+            let Some(current) = current else {
+                return Err(StoreError::NotFound(key));
+            };
             check_expected(&key, expected, current)?;
             Ok(Event {
                 kind: EventKind::Updated,
@@ -63,7 +80,9 @@ pub fn resolve_op(op: Op, current: Option<&Entry>, revision: Revision) -> Result
             })
         }
         Op::Delete { key, expected } => {
-            let Some(current) = current else { return Err(StoreError::NotFound(key)) };
+            let Some(current) = current else {
+                return Err(StoreError::NotFound(key));
+            };
             check_expected(&key, expected, current)?;
             Ok(Event {
                 kind: EventKind::Deleted,
@@ -144,7 +163,11 @@ impl Index {
         let limit = limit.unwrap_or(usize::MAX);
         let entries: Vec<Entry> = iter.by_ref().take(limit).cloned().collect();
         let more = iter.next().is_some();
-        ListPage { entries, revision: state.revision, more }
+        ListPage {
+            entries,
+            revision: state.revision,
+            more,
+        }
     }
 
     /// Applies already-durable events, in revision order, and notifies watchers.
@@ -177,7 +200,10 @@ impl Index {
     pub fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
         let state = self.lock();
         if after < state.compacted {
-            return Err(StoreError::Compacted { requested: after, oldest: state.compacted });
+            return Err(StoreError::Compacted {
+                requested: after,
+                oldest: state.compacted,
+            });
         }
         let replay = state
             .history
@@ -187,7 +213,12 @@ impl Index {
             .collect();
         // Subscribing while holding the lock means no event falls between replay and live.
         let live = self.live.subscribe();
-        Ok(WatchStream { prefix: prefix.to_string(), replay, live, last: after.max(state.compacted) })
+        Ok(WatchStream {
+            prefix: prefix.to_string(),
+            replay,
+            live,
+            last: after.max(state.compacted),
+        })
     }
 }
 

@@ -4,13 +4,17 @@
 //! Backends keep the *current* state in an in-memory [`Index`] (so reads and lists never touch disk) and
 //! differ only in durability:
 //! - [`MemStore`]: nothing persisted; for unit tests.
-//! - `SqliteStore`: an append-only log in SQLite; a write is durable before its future resolves.
+//! - [`SqliteStore`]: a kine-like append-only log in SQLite with one writer thread and group commit; a
+//!   write is durable before its future resolves: with [`Synchronous::Full`] (the default) it survives
+//!   power loss, with [`Synchronous::Normal`] only process death (`kill -9`). Compacted with a bounded
+//!   window.
 //!
 //! Watchers replay recent history from a bounded ring and then follow live events; asking for a
 //! revision older than the ring yields [`StoreError::Compacted`] (HTTP 410 Gone upstream).
 
 mod index;
 mod mem;
+mod sqlite;
 
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ use serde_json::Value;
 
 pub use index::{DEFAULT_HISTORY, Index, Op, WatchStream, resolve_op};
 pub use mem::MemStore;
+pub use sqlite::{CompactionReport, DbStats, SqliteOptions, SqliteStore, Synchronous};
 
 /// A position in the global revision log. Revision 0 means "nothing written yet".
 pub type Revision = u64;
@@ -70,7 +75,11 @@ pub enum StoreError {
     #[error("key {0} not found")]
     NotFound(String),
     #[error("key {key} was modified: expected revision {expected}, found {actual}")]
-    Conflict { key: String, expected: Revision, actual: Revision },
+    Conflict {
+        key: String,
+        expected: Revision,
+        actual: Revision,
+    },
     #[error("revision {requested} has been compacted (oldest available is {oldest})")]
     Compacted { requested: Revision, oldest: Revision },
     #[error("watcher fell too far behind and was dropped")]

@@ -24,7 +24,10 @@ impl Default for MemStore {
 
 impl MemStore {
     pub fn with_history(history_limit: usize) -> Self {
-        MemStore { index: Index::new([], 0, history_limit), writer: Mutex::new(()) }
+        MemStore {
+            index: Index::new([], 0, history_limit),
+            writer: Mutex::new(()),
+        }
     }
 
     fn write(&self, op: Op) -> Result<Entry> {
@@ -87,10 +90,20 @@ mod tests {
             store.create("/cm/a".into(), json!({})).await,
             Err(StoreError::AlreadyExists("/cm/a".into()))
         );
-        let a2 = store.update("/cm/a".into(), json!({"v": 2}), Some(1)).await.unwrap();
+        let a2 = store
+            .update("/cm/a".into(), json!({"v": 2}), Some(1))
+            .await
+            .unwrap();
         assert_eq!((a2.create_revision, a2.mod_revision), (1, 3));
         let stale = store.update("/cm/a".into(), json!({"v": 3}), Some(1)).await;
-        assert_eq!(stale, Err(StoreError::Conflict { key: "/cm/a".into(), expected: 1, actual: 3 }));
+        assert_eq!(
+            stale,
+            Err(StoreError::Conflict {
+                key: "/cm/a".into(),
+                expected: 1,
+                actual: 3
+            })
+        );
         let gone = store.delete("/cm/b".into(), None).await.unwrap();
         assert_eq!(gone.mod_revision, 4);
         assert!(store.get("/cm/b").is_none());
@@ -105,7 +118,10 @@ mod tests {
         }
         store.create("/cmx/ns/z".into(), json!({})).await.unwrap();
         let first = store.list("/cm/", None, Some(2));
-        assert_eq!(first.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["/cm/ns/a", "/cm/ns/b"]);
+        assert_eq!(
+            first.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+            ["/cm/ns/a", "/cm/ns/b"]
+        );
         assert!(first.more);
         let rest = store.list("/cm/", Some("/cm/ns/b"), Some(2));
         assert_eq!(rest.entries.len(), 1);
@@ -120,13 +136,22 @@ mod tests {
             store.create(format!("/cm/{i}"), json!({})).await.unwrap();
         }
         // History holds revisions 3..=5, so resuming after 1 lost event 2.
-        assert!(matches!(store.watch("/cm/", 1), Err(StoreError::Compacted { requested: 1, oldest: 2 })));
+        assert!(matches!(
+            store.watch("/cm/", 1),
+            Err(StoreError::Compacted {
+                requested: 1,
+                oldest: 2
+            })
+        ));
         let mut watch = store.watch("/cm/", 3).unwrap();
         assert_eq!(watch.next().await.unwrap().unwrap().entry.mod_revision, 4);
         assert_eq!(watch.next().await.unwrap().unwrap().entry.mod_revision, 5);
         store.create("/other/x".into(), json!({})).await.unwrap();
         store.delete("/cm/0".into(), None).await.unwrap();
         let event = watch.next().await.unwrap().unwrap();
-        assert_eq!((event.kind, event.entry.key.as_str(), event.entry.mod_revision), (EventKind::Deleted, "/cm/0", 7));
+        assert_eq!(
+            (event.kind, event.entry.key.as_str(), event.entry.mod_revision),
+            (EventKind::Deleted, "/cm/0", 7)
+        );
     }
 }

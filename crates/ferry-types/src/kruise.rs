@@ -514,16 +514,76 @@ fn printer_columns() -> Value {
         column
     };
     json!([
-        column("DESIRED", "integer", ".spec.replicas", "The desired number of pods.", 0),
-        column("UPDATED", "integer", ".status.updatedReplicas", "The number of pods updated.", 0),
-        column("UPDATED_READY", "integer", ".status.updatedReadyReplicas", "The number of pods updated and ready.", 0),
-        column("UPDATED_AVAILABLE", "integer", ".status.updatedAvailableReplicas", "The number of pods updated and available.", 0),
-        column("READY", "integer", ".status.readyReplicas", "The number of pods ready.", 0),
-        column("TOTAL", "integer", ".status.replicas", "The number of currently all pods.", 0),
-        column("AGE", "date", ".metadata.creationTimestamp", "CreationTimestamp is a timestamp representing the server time when this object was created.", 0),
-        column("CONTAINERS", "string", ".spec.template.spec.containers[*].name", "The containers of currently cloneset.", 1),
-        column("IMAGES", "string", ".spec.template.spec.containers[*].image", "The images of currently cloneset.", 1),
-        column("SELECTOR", "string", ".status.labelSelector", "The selector of currently cloneset.", 1),
+        column(
+            "DESIRED",
+            "integer",
+            ".spec.replicas",
+            "The desired number of pods.",
+            0
+        ),
+        column(
+            "UPDATED",
+            "integer",
+            ".status.updatedReplicas",
+            "The number of pods updated.",
+            0
+        ),
+        column(
+            "UPDATED_READY",
+            "integer",
+            ".status.updatedReadyReplicas",
+            "The number of pods updated and ready.",
+            0
+        ),
+        column(
+            "UPDATED_AVAILABLE",
+            "integer",
+            ".status.updatedAvailableReplicas",
+            "The number of pods updated and available.",
+            0
+        ),
+        column(
+            "READY",
+            "integer",
+            ".status.readyReplicas",
+            "The number of pods ready.",
+            0
+        ),
+        column(
+            "TOTAL",
+            "integer",
+            ".status.replicas",
+            "The number of currently all pods.",
+            0
+        ),
+        column(
+            "AGE",
+            "date",
+            ".metadata.creationTimestamp",
+            "CreationTimestamp is a timestamp representing the server time when this object was created.",
+            0
+        ),
+        column(
+            "CONTAINERS",
+            "string",
+            ".spec.template.spec.containers[*].name",
+            "The containers of currently cloneset.",
+            1
+        ),
+        column(
+            "IMAGES",
+            "string",
+            ".spec.template.spec.containers[*].image",
+            "The images of currently cloneset.",
+            1
+        ),
+        column(
+            "SELECTOR",
+            "string",
+            ".status.labelSelector",
+            "The selector of currently cloneset.",
+            1
+        ),
     ])
 }
 
@@ -589,9 +649,18 @@ mod tests {
         let crd = cloneset_crd();
         let version = &crd["spec"]["versions"][0];
         assert_eq!(version["subresources"]["status"], json!({}));
-        assert_eq!(version["subresources"]["scale"]["specReplicasPath"], ".spec.replicas");
-        assert_eq!(version["subresources"]["scale"]["statusReplicasPath"], ".status.replicas");
-        assert_eq!(version["subresources"]["scale"]["labelSelectorPath"], ".status.labelSelector");
+        assert_eq!(
+            version["subresources"]["scale"]["specReplicasPath"],
+            ".spec.replicas"
+        );
+        assert_eq!(
+            version["subresources"]["scale"]["statusReplicasPath"],
+            ".status.replicas"
+        );
+        assert_eq!(
+            version["subresources"]["scale"]["labelSelectorPath"],
+            ".status.labelSelector"
+        );
         assert_eq!(crd["spec"]["scope"], "Namespaced");
         assert_eq!(crd["spec"]["names"]["shortNames"], json!(["clone"]));
         assert_eq!(crd["spec"]["names"]["categories"], json!(["all"]));
@@ -600,7 +669,10 @@ mod tests {
     #[test]
     fn crd_printer_columns_match_kruise() {
         let crd = cloneset_crd();
-        let columns = crd["spec"]["versions"][0]["additionalPrinterColumns"].as_array().cloned().unwrap_or_default();
+        let columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let default_names: Vec<&str> = columns
             .iter()
             .filter(|c| c.get("priority").is_none())
@@ -608,7 +680,15 @@ mod tests {
             .collect();
         assert_eq!(
             default_names,
-            ["DESIRED", "UPDATED", "UPDATED_READY", "UPDATED_AVAILABLE", "READY", "TOTAL", "AGE"]
+            [
+                "DESIRED",
+                "UPDATED",
+                "UPDATED_READY",
+                "UPDATED_AVAILABLE",
+                "READY",
+                "TOTAL",
+                "AGE"
+            ]
         );
         let wide_names: Vec<&str> = columns
             .iter()
@@ -621,13 +701,23 @@ mod tests {
     #[test]
     fn crd_schema_keeps_template_schemaless_and_marks_int_or_string() {
         let crd = cloneset_crd();
-        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        let spec =
+            &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
         assert_eq!(spec["template"]["x-kubernetes-preserve-unknown-fields"], true);
-        assert_eq!(spec["volumeClaimTemplates"]["items"]["x-kubernetes-preserve-unknown-fields"], true);
+        assert_eq!(
+            spec["volumeClaimTemplates"]["items"]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
         for field in ["partition", "maxUnavailable", "maxSurge"] {
-            assert_eq!(spec["updateStrategy"]["properties"][field]["x-kubernetes-int-or-string"], true, "{field}");
+            assert_eq!(
+                spec["updateStrategy"]["properties"][field]["x-kubernetes-int-or-string"], true,
+                "{field}"
+            );
         }
-        assert_eq!(spec["scaleStrategy"]["properties"]["maxUnavailable"]["x-kubernetes-int-or-string"], true);
+        assert_eq!(
+            spec["scaleStrategy"]["properties"]["maxUnavailable"]["x-kubernetes-int-or-string"],
+            true
+        );
     }
 
     #[test]
@@ -657,7 +747,10 @@ mod tests {
 
     #[test]
     fn status_omits_empty_fields_like_upstream() {
-        let status = CloneSetStatus { replicas: 2, ..Default::default() };
+        let status = CloneSetStatus {
+            replicas: 2,
+            ..Default::default()
+        };
         let value = serde_json::to_value(&status).expect("serializes");
         assert_eq!(value["replicas"], 2);
         assert_eq!(value["readyReplicas"], 0);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cluster;
 mod cmd;
 
 /// Ferry carries a commit from git to running workloads.

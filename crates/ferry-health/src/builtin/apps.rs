@@ -193,7 +193,12 @@ mod tests {
         run_table(
             deployment,
             &[
-                ("paused", "spec: {paused: true}", Suspended, "Deployment is paused"),
+                (
+                    "paused",
+                    "spec: {paused: true}",
+                    Suspended,
+                    "Deployment is paused",
+                ),
                 (
                     "generation ahead",
                     "metadata: {generation: 3}\nstatus: {observedGeneration: 2}",

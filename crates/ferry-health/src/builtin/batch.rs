@@ -128,9 +128,19 @@ mod tests {
         run_table(
             cron_job,
             &[
-                ("suspended", "spec: {suspend: true}", Healthy, "CronJob is Suspended"),
+                (
+                    "suspended",
+                    "spec: {suspend: true}",
+                    Healthy,
+                    "CronJob is Suspended",
+                ),
                 ("no status", "spec: {}", Progressing, "Waiting for CronJob"),
-                ("never scheduled", "status: {}", Healthy, "CronJob has not been scheduled yet"),
+                (
+                    "never scheduled",
+                    "status: {}",
+                    Healthy,
+                    "CronJob has not been scheduled yet",
+                ),
                 (
                     "never succeeded",
                     "status: {lastScheduleTime: '2024-01-01T00:00:00Z'}",

@@ -46,8 +46,7 @@ pub(crate) fn pod(obj: &Value) -> CheckResult {
             let reason = container
                 .str(&["state", "waiting", "reason"])
                 .map_err(|_| field("reason"))?;
-            if reason.starts_with("Err") || reason.ends_with("Error") || reason.ends_with("BackOff")
-            {
+            if reason.starts_with("Err") || reason.ends_with("Error") || reason.ends_with("BackOff") {
                 let message = container
                     .str(&["state", "waiting", "message"])
                     .map_err(|_| field("message"))?;
@@ -83,9 +82,9 @@ pub(crate) fn pod(obj: &Value) -> CheckResult {
                 if ready {
                     return Ok(HealthStatus::healthy(message));
                 }
-                let restarted = container_statuses.iter().any(|status| {
-                    Fields::new(status).is_present(&["lastState", "terminated"])
-                });
+                let restarted = container_statuses
+                    .iter()
+                    .any(|status| Fields::new(status).is_present(&["lastState", "terminated"]));
                 if restarted {
                     Ok(HealthStatus::degraded(message))
                 } else {
@@ -227,12 +226,7 @@ mod tests {
                     Degraded,
                     "OOMKilled",
                 ),
-                (
-                    "failed without detail",
-                    "status: {phase: Failed}",
-                    Degraded,
-                    "",
-                ),
+                ("failed without detail", "status: {phase: Failed}", Degraded, ""),
                 (
                     "running ready",
                     "spec: {restartPolicy: Always}\nstatus: {phase: Running, conditions: [{type: Ready, status: 'True'}]}",
@@ -273,7 +267,12 @@ mod tests {
             service,
             &[
                 ("cluster ip", "spec: {type: ClusterIP}", Healthy, ""),
-                ("lb pending", "spec: {type: LoadBalancer}\nstatus: {loadBalancer: {}}", Progressing, ""),
+                (
+                    "lb pending",
+                    "spec: {type: LoadBalancer}\nstatus: {loadBalancer: {}}",
+                    Progressing,
+                    "",
+                ),
                 (
                     "lb ready",
                     "spec: {type: LoadBalancer}\nstatus: {loadBalancer: {ingress: [{ip: 10.0.0.1}]}}",
@@ -286,7 +285,12 @@ mod tests {
             ingress,
             &[
                 ("pending", "status: {loadBalancer: {}}", Progressing, ""),
-                ("ready", "status: {loadBalancer: {ingress: [{hostname: a.example}]}}", Healthy, ""),
+                (
+                    "ready",
+                    "status: {loadBalancer: {ingress: [{hostname: a.example}]}}",
+                    Healthy,
+                    "",
+                ),
             ],
         );
         run_table(

@@ -30,8 +30,7 @@ pub(crate) fn horizontal_pod_autoscaler(obj: &Value) -> CheckResult {
     let is_v1 = f.str(&["apiVersion"])? == "autoscaling/v1";
     let annotation_json;
     let decided = if is_v1 {
-        let Some(text) = f.opt_str(&["metadata", "annotations", HPA_V1_CONDITIONS_ANNOTATION])?
-        else {
+        let Some(text) = f.opt_str(&["metadata", "annotations", HPA_V1_CONDITIONS_ANNOTATION])? else {
             return Ok(HealthStatus::progressing("Waiting to Autoscale"));
         };
         annotation_json = serde_json::from_str::<Value>(text).map_err(|_| FieldError {
@@ -66,9 +65,7 @@ pub(crate) fn api_service(obj: &Value) -> CheckResult {
         .into_iter()
         .find(|c| c.kind == "Available");
     Ok(match available {
-        Some(c) if c.status == "True" => {
-            HealthStatus::healthy(format!("{}: {}", c.reason, c.message))
-        }
+        Some(c) if c.status == "True" => HealthStatus::healthy(format!("{}: {}", c.reason, c.message)),
         Some(c) => HealthStatus::progressing(format!("{}: {}", c.reason, c.message)),
         None => HealthStatus::progressing("Waiting to be processed"),
     })

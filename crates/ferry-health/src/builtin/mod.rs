@@ -11,7 +11,7 @@
 
 mod apps;
 mod batch;
-mod core;
+pub(crate) mod core;
 mod kruise;
 mod misc;
 mod tekton;
@@ -154,10 +154,7 @@ pub(crate) struct Condition<'a> {
 }
 
 /// Reads the list at `path` as Kubernetes conditions (`type`, `status`, `reason`, `message`).
-pub(crate) fn conditions<'a>(
-    fields: &Fields<'a>,
-    path: &[&str],
-) -> Result<Vec<Condition<'a>>, FieldError> {
+pub(crate) fn conditions<'a>(fields: &Fields<'a>, path: &[&str]) -> Result<Vec<Condition<'a>>, FieldError> {
     let items = fields.array(path)?;
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {

@@ -24,3 +24,6 @@ pub const GROUP: &str = "tekton.dev";
 pub const V1: &str = "tekton.dev/v1";
 /// `apiVersion` of the deprecated version.
 pub const V1BETA1: &str = "tekton.dev/v1beta1";
+
+#[cfg(test)]
+mod tests;

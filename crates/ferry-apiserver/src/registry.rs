@@ -1,0 +1,790 @@
+//! The resource registry: every served group/version/resource, built-in or from a CRD.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, RwLock},
+};
+
+use serde_json::{Value, json};
+
+/// Where `/scale` reads and writes replicas on a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalePaths {
+    pub spec_replicas: String,
+    pub status_replicas: String,
+    pub label_selector: Option<String>,
+}
+
+/// One printer column (a CRD's `additionalPrinterColumns` or a built-in's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrinterColumn {
+    pub name: String,
+    pub type_: String,
+    pub format: String,
+    pub json_path: String,
+    pub description: String,
+    pub priority: i64,
+}
+
+/// One served resource at one version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceInfo {
+    pub group: String,
+    pub version: String,
+    pub plural: String,
+    pub singular: String,
+    pub kind: String,
+    pub namespaced: bool,
+    pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+    pub has_status: bool,
+    pub scale: Option<ScalePaths>,
+    pub printer_columns: Vec<PrinterColumn>,
+    /// The CRD's `openAPIV3Schema` for this version (None for built-ins).
+    pub schema: Option<Value>,
+    /// Whether `metadata.generation` tracks spec changes.
+    pub tracks_generation: bool,
+    /// True for custom resources.
+    pub custom: bool,
+    /// Pods accept `/binding`.
+    pub has_binding: bool,
+}
+
+impl ResourceInfo {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Storage prefix of all objects of this resource (all versions share it).
+    pub fn prefix(&self) -> String {
+        format!(
+            "/{}/{}/",
+            if self.group.is_empty() {
+                "core"
+            } else {
+                &self.group
+            },
+            self.plural
+        )
+    }
+
+    pub fn namespace_prefix(&self, namespace: Option<&str>) -> String {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("{}{ns}/", self.prefix()),
+            _ => self.prefix(),
+        }
+    }
+
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("{}{ns}/{name}", self.prefix()),
+            _ => format!("{}{name}", self.prefix()),
+        }
+    }
+
+    pub fn verbs(&self) -> Vec<&'static str> {
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
+    }
+}
+
+struct Builtin {
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short: &'static [&'static str],
+    categories: &'static [&'static str],
+    status: bool,
+    scale: bool,
+    generation: bool,
+}
+
+#[allow(clippy::too_many_arguments)] // a table row constructor: one argument per column
+const fn b(
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short: &'static [&'static str],
+    categories: &'static [&'static str],
+    status: bool,
+    scale: bool,
+    generation: bool,
+) -> Builtin {
+    Builtin {
+        group,
+        version,
+        plural,
+        kind,
+        namespaced,
+        short,
+        categories,
+        status,
+        scale,
+        generation,
+    }
+}
+
+const ALL: &[&str] = &["all"];
+const NONE: &[&str] = &[];
+
+const BUILTINS: &[Builtin] = &[
+    b(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        false,
+        &["ns"],
+        NONE,
+        true,
+        false,
+        false,
+    ),
+    b("", "v1", "pods", "Pod", true, &["po"], ALL, true, false, false),
+    b(
+        "",
+        "v1",
+        "services",
+        "Service",
+        true,
+        &["svc"],
+        ALL,
+        true,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+        NONE,
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "configmaps",
+        "ConfigMap",
+        true,
+        &["cm"],
+        NONE,
+        false,
+        false,
+        false,
+    ),
+    b(
+        "", "v1", "secrets", "Secret", true, NONE, NONE, false, false, false,
+    ),
+    b(
+        "",
+        "v1",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        NONE,
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        NONE,
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        NONE,
+        true,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "nodes",
+        "Node",
+        false,
+        &["no"],
+        NONE,
+        true,
+        false,
+        false,
+    ),
+    b(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        true,
+        &["deploy"],
+        ALL,
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        ALL,
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        true,
+        &["sts"],
+        ALL,
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "daemonsets",
+        "DaemonSet",
+        true,
+        &["ds"],
+        ALL,
+        true,
+        false,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "ControllerRevision",
+        true,
+        NONE,
+        NONE,
+        false,
+        false,
+        false,
+    ),
+    b("batch", "v1", "jobs", "Job", true, NONE, ALL, true, false, true),
+    b(
+        "batch",
+        "v1",
+        "cronjobs",
+        "CronJob",
+        true,
+        &["cj"],
+        ALL,
+        true,
+        false,
+        true,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "Ingress",
+        true,
+        &["ing"],
+        NONE,
+        true,
+        false,
+        true,
+    ),
+    b(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "Lease",
+        true,
+        NONE,
+        NONE,
+        false,
+        false,
+        false,
+    ),
+    b(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        NONE,
+        false,
+        false,
+        false,
+    ),
+    b(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+        &["crd", "crds"],
+        &["api-extensions"],
+        true,
+        false,
+        true,
+    ),
+];
+
+fn col(name: &str, type_: &str, json_path: &str) -> PrinterColumn {
+    PrinterColumn {
+        name: name.into(),
+        type_: type_.into(),
+        format: String::new(),
+        json_path: json_path.into(),
+        description: String::new(),
+        priority: 0,
+    }
+}
+
+/// Printer columns of built-ins (besides Name and Age), like kubectl's server-side printers.
+fn builtin_columns(group: &str, plural: &str) -> Vec<PrinterColumn> {
+    match (group, plural) {
+        ("", "namespaces") => vec![col("Status", "string", ".status.phase")],
+        ("", "pods") => vec![
+            col("Ready", "string", "<pod-ready>"),
+            col("Status", "string", "<pod-status>"),
+            col("Restarts", "string", "<pod-restarts>"),
+        ],
+        ("", "services") => vec![
+            col("Type", "string", ".spec.type"),
+            col("Cluster-IP", "string", ".spec.clusterIP"),
+            col("External-IP", "string", "<svc-external-ip>"),
+            col("Port(s)", "string", "<svc-ports>"),
+        ],
+        ("", "configmaps") | ("", "secrets") => {
+            let mut c = if plural == "secrets" {
+                vec![col("Type", "string", ".type")]
+            } else {
+                vec![]
+            };
+            c.push(col("Data", "integer", "<data-count>"));
+            c
+        }
+        ("", "nodes") => vec![col("Status", "string", "<node-status>")],
+        ("apps", "deployments") => vec![
+            col("Ready", "string", "<ready-of-replicas>"),
+            col("Up-to-date", "integer", ".status.updatedReplicas"),
+            col("Available", "integer", ".status.availableReplicas"),
+        ],
+        ("apps", "replicasets") => vec![
+            col("Desired", "integer", ".spec.replicas"),
+            col("Current", "integer", ".status.replicas"),
+            col("Ready", "integer", ".status.readyReplicas"),
+        ],
+        ("apps", "statefulsets") => vec![col("Ready", "string", "<ready-of-replicas>")],
+        ("", "events") => vec![
+            col("Type", "string", ".type"),
+            col("Reason", "string", ".reason"),
+            col("Object", "string", "<event-object>"),
+            col("Message", "string", ".message"),
+        ],
+        ("coordination.k8s.io", "leases") => vec![col("Holder", "string", ".spec.holderIdentity")],
+        _ => vec![],
+    }
+}
+
+fn singular_of(kind: &str) -> String {
+    kind.to_ascii_lowercase()
+}
+
+pub fn builtin_resources() -> Vec<ResourceInfo> {
+    BUILTINS
+        .iter()
+        .map(|bi| ResourceInfo {
+            group: bi.group.into(),
+            version: bi.version.into(),
+            plural: bi.plural.into(),
+            singular: singular_of(bi.kind),
+            kind: bi.kind.into(),
+            namespaced: bi.namespaced,
+            short_names: bi.short.iter().map(|s| s.to_string()).collect(),
+            categories: bi.categories.iter().map(|s| s.to_string()).collect(),
+            has_status: bi.status,
+            scale: bi.scale.then(|| ScalePaths {
+                spec_replicas: ".spec.replicas".into(),
+                status_replicas: ".status.replicas".into(),
+                label_selector: Some(".status.selector".into()),
+            }),
+            printer_columns: builtin_columns(bi.group, bi.plural),
+            schema: None,
+            tracks_generation: bi.generation,
+            custom: false,
+            has_binding: bi.plural == "pods",
+        })
+        .collect()
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Why a CRD cannot be served.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("CustomResourceDefinition {name:?}: {field}: {message}")]
+pub struct CrdError {
+    pub name: String,
+    pub field: String,
+    pub message: String,
+}
+
+/// The resources a CRD object serves (one per served version).
+pub fn crd_resources(crd: &Value) -> Result<Vec<ResourceInfo>, CrdError> {
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let err = |field: &str, message: &str| CrdError {
+        name: name.clone(),
+        field: field.into(),
+        message: message.into(),
+    };
+    let spec = crd.get("spec").ok_or_else(|| err("spec", "Required value"))?;
+    let group = spec
+        .get("group")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err("spec.group", "Required value"))?;
+    let names = spec
+        .get("names")
+        .ok_or_else(|| err("spec.names", "Required value"))?;
+    let plural = names
+        .get("plural")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err("spec.names.plural", "Required value"))?;
+    let kind = names
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err("spec.names.kind", "Required value"))?;
+    let singular = names
+        .get("singular")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| singular_of(kind));
+    let namespaced = match spec.get("scope").and_then(Value::as_str) {
+        Some("Namespaced") => true,
+        Some("Cluster") => false,
+        _ => {
+            return Err(err(
+                "spec.scope",
+                "Unsupported value: must be Namespaced or Cluster",
+            ));
+        }
+    };
+    if format!("{plural}.{group}") != name {
+        return Err(err("metadata.name", "must be spec.names.plural+\".\"+spec.group"));
+    }
+    let versions = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| err("spec.versions", "Required value"))?;
+    let mut out = Vec::new();
+    for (i, v) in versions.iter().enumerate() {
+        let vname = v
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| err(&format!("spec.versions[{i}].name"), "Required value"))?;
+        if v.get("served").and_then(Value::as_bool) == Some(false) {
+            continue;
+        }
+        let sub = v.get("subresources");
+        let scale = sub.and_then(|s| s.get("scale")).map(|s| ScalePaths {
+            spec_replicas: s
+                .get("specReplicasPath")
+                .and_then(Value::as_str)
+                .unwrap_or(".spec.replicas")
+                .into(),
+            status_replicas: s
+                .get("statusReplicasPath")
+                .and_then(Value::as_str)
+                .unwrap_or(".status.replicas")
+                .into(),
+            label_selector: s
+                .get("labelSelectorPath")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        });
+        let printer_columns = v
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .map(|cols| {
+                cols.iter()
+                    .filter_map(|c| {
+                        Some(PrinterColumn {
+                            name: c.get("name")?.as_str()?.to_string(),
+                            type_: c.get("type").and_then(Value::as_str).unwrap_or("string").into(),
+                            format: c.get("format").and_then(Value::as_str).unwrap_or_default().into(),
+                            json_path: c.get("jsonPath")?.as_str()?.to_string(),
+                            description: c
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .into(),
+                            priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(ResourceInfo {
+            group: group.into(),
+            version: vname.into(),
+            plural: plural.into(),
+            singular: singular.clone(),
+            kind: kind.into(),
+            namespaced,
+            short_names: strings(names.get("shortNames")),
+            categories: strings(names.get("categories")),
+            has_status: sub.and_then(|s| s.get("status")).is_some(),
+            scale,
+            printer_columns,
+            schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+            tracks_generation: true,
+            custom: true,
+            has_binding: false,
+        });
+    }
+    Ok(out)
+}
+
+/// The storage version of a CRD (the version written to storage): the one with `storage: true`.
+pub fn crd_storage_version(crd: &Value) -> Option<String> {
+    crd.pointer("/spec/versions")?
+        .as_array()?
+        .iter()
+        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .and_then(|v| v.get("name")?.as_str().map(str::to_string))
+}
+
+/// (group, version, plural).
+type ResourceKey = (String, String, String);
+
+/// All served resources, keyed by (group, version, plural). CRD resources are swapped as CRDs change.
+#[derive(Default)]
+pub struct Registry {
+    resources: RwLock<BTreeMap<(String, String, String), Arc<ResourceInfo>>>,
+    /// CRD name → the keys it contributed.
+    crds: RwLock<BTreeMap<String, Vec<ResourceKey>>>,
+}
+
+impl Registry {
+    pub fn with_builtins() -> Self {
+        let r = Registry::default();
+        if let Ok(mut map) = r.resources.write() {
+            for info in builtin_resources() {
+                map.insert(
+                    (info.group.clone(), info.version.clone(), info.plural.clone()),
+                    Arc::new(info),
+                );
+            }
+        }
+        r
+    }
+
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
+        let map = self.resources.read().ok()?;
+        map.get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<ResourceInfo>> {
+        self.resources
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// One resource per storage prefix (for namespace cleanup and garbage collection).
+    pub fn distinct_storage(&self) -> Vec<Arc<ResourceInfo>> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.all()
+            .into_iter()
+            .filter(|r| seen.insert(r.prefix()))
+            .collect()
+    }
+
+    pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceInfo>> {
+        let (group, version) = split_api_version(api_version);
+        self.all()
+            .into_iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
+    }
+
+    /// Group → versions, in preference order (the CRD's declared order, "v1" first for built-ins).
+    pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for r in self.all() {
+            match out.iter_mut().find(|(g, _)| *g == r.group) {
+                Some((_, versions)) => {
+                    if !versions.contains(&r.version) {
+                        versions.push(r.version.clone());
+                    }
+                }
+                None => out.push((r.group.clone(), vec![r.version.clone()])),
+            }
+        }
+        for (_, versions) in &mut out {
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        }
+        out
+    }
+
+    pub fn install_crd(&self, crd: &Value) -> Result<(), CrdError> {
+        let name = crd
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let infos = crd_resources(crd)?;
+        self.remove_crd(&name);
+        let mut keys = Vec::new();
+        if let Ok(mut map) = self.resources.write() {
+            for info in infos {
+                let key = (info.group.clone(), info.version.clone(), info.plural.clone());
+                keys.push(key.clone());
+                map.insert(key, Arc::new(info));
+            }
+        }
+        if let Ok(mut crds) = self.crds.write() {
+            crds.insert(name, keys);
+        }
+        Ok(())
+    }
+
+    pub fn remove_crd(&self, name: &str) {
+        let keys = self
+            .crds
+            .write()
+            .ok()
+            .and_then(|mut c| c.remove(name))
+            .unwrap_or_default();
+        if let Ok(mut map) = self.resources.write() {
+            for k in keys {
+                map.remove(&k);
+            }
+        }
+    }
+}
+
+/// Kubernetes version ordering: GA > beta > alpha, higher numbers first.
+pub fn version_priority(v: &str) -> (u8, u32, u32) {
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let major = digits.parse().unwrap_or(0);
+    let tail = &rest[digits.len()..];
+    let (level, minor) = if tail.is_empty() {
+        (3, 0)
+    } else if let Some(n) = tail.strip_prefix("beta") {
+        (2, n.parse().unwrap_or(0))
+    } else if let Some(n) = tail.strip_prefix("alpha") {
+        (1, n.parse().unwrap_or(0))
+    } else {
+        (0, 0)
+    };
+    (level, major, minor)
+}
+
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    }
+}
+
+/// The `scale` subresource's response kind (autoscaling/v1 Scale).
+pub fn scale_kind() -> Value {
+    json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crd_versions_become_resources() {
+        let crd = json!({
+            "metadata": {"name": "clonesets.apps.kruise.io"},
+            "spec": {"group": "apps.kruise.io", "scope": "Namespaced",
+                "names": {"plural": "clonesets", "kind": "CloneSet", "shortNames": ["clone"]},
+                "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                    "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.labelSelector"}},
+                    "additionalPrinterColumns": [{"name": "DESIRED", "type": "integer", "jsonPath": ".spec.replicas"}]}]}
+        });
+        let infos = crd_resources(&crd).unwrap();
+        assert_eq!(infos.len(), 1);
+        let info = &infos[0];
+        assert_eq!(
+            (info.kind.as_str(), info.singular.as_str(), info.namespaced),
+            ("CloneSet", "cloneset", true)
+        );
+        assert_eq!(info.short_names, ["clone"]);
+        assert!(info.has_status);
+        assert_eq!(
+            info.scale
+                .as_ref()
+                .and_then(|s| s.label_selector.clone())
+                .as_deref(),
+            Some(".status.labelSelector")
+        );
+        assert_eq!(info.printer_columns[0].name, "DESIRED");
+        assert_eq!(info.key(Some("ns"), "a"), "/apps.kruise.io/clonesets/ns/a");
+    }
+
+    #[test]
+    fn bad_crds_name_the_field() {
+        let crd = json!({"metadata": {"name": "x.y"}, "spec": {"group": "y", "scope": "Nowhere", "names": {"plural": "x", "kind": "X"}, "versions": []}});
+        assert_eq!(crd_resources(&crd).unwrap_err().field, "spec.scope");
+    }
+
+    #[test]
+    fn versions_sort_like_kubernetes() {
+        let mut v = vec!["v1alpha1", "v1beta1", "v1", "v2beta1", "v2"];
+        v.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        assert_eq!(v, ["v2", "v1", "v2beta1", "v1beta1", "v1alpha1"]);
+    }
+}

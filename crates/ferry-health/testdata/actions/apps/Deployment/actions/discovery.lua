@@ -1,0 +1,5 @@
+actions = {}
+actions["scale"] = {["params"] = {{name = "replicas"}}}
+actions["pause"] = {["disabled"] = obj.spec.paused == true}
+actions["resume"] = {["disabled"] = obj.spec.paused ~= true}
+return actions

@@ -1,0 +1,2 @@
+local x = obj.status.phase
+return {status = 'Healthy'}

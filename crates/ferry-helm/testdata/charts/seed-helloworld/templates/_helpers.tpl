@@ -1,0 +1,3 @@
+{{- define "helloworld.labels" -}}
+{{ toYaml .Values.labels }}
+{{- end }}

@@ -1,0 +1,1 @@
+{{- define "legacy.name" -}}{{ .Chart.Name }}-app{{- end -}}

@@ -1,0 +1,158 @@
+//! The embedded cluster assembled: the API server with Ferry's admission plug-ins, the simulated nodes
+//! and the controllers, all in one process. Controllers reach the API server only over HTTP (kube-rs),
+//! exactly as they would a real cluster.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use anyhow::Context;
+use ferry_apimachinery::{FieldError, FieldErrorType};
+use ferry_apiserver::{AdmissionError, AdmissionRequest, MutatingAdmission, Operation, ValidatingAdmission};
+use ferry_store::Storage;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+
+const KRUISE_GROUP: &str = "apps.kruise.io";
+
+fn is_cloneset(req: &AdmissionRequest<'_>) -> bool {
+    req.resource.group == KRUISE_GROUP && req.resource.kind == "CloneSet" && req.subresource.is_none()
+}
+
+/// Kruise's CloneSet defaulting webhook, honouring the `TemplateNoDefaults` feature gate.
+pub struct CloneSetDefaulting {
+    pub template_no_defaults: bool,
+}
+
+impl MutatingAdmission for CloneSetDefaulting {
+    fn name(&self) -> &str {
+        "kruise-cloneset-defaulting"
+    }
+
+    fn admit(&self, req: &AdmissionRequest<'_>, object: &mut Value) -> Result<(), AdmissionError> {
+        if is_cloneset(req) {
+            let old = match req.operation {
+                Operation::Create => None,
+                Operation::Update => req.old,
+            };
+            ferry_cloneset::defaults::default_cloneset(object, old, self.template_no_defaults);
+        }
+        Ok(())
+    }
+}
+
+/// Kruise's CloneSet validating webhook. `podsToDelete` names are checked against stored pods.
+pub struct CloneSetValidation {
+    pub storage: Arc<dyn Storage>,
+}
+
+/// Pods of one namespace, read straight from storage (the plug-in runs inside the API server).
+struct StoredPods<'a> {
+    storage: &'a dyn Storage,
+    namespace: &'a str,
+}
+
+impl ferry_cloneset::validation::PodLookup for StoredPods<'_> {
+    fn pod(&self, name: &str) -> Option<Pod> {
+        let key = format!("/core/pods/{}/{name}", self.namespace);
+        self.storage
+            .get(&key)
+            .and_then(|entry| serde_json::from_value((*entry.value).clone()).ok())
+    }
+}
+
+impl ValidatingAdmission for CloneSetValidation {
+    fn name(&self) -> &str {
+        "kruise-cloneset-validation"
+    }
+
+    fn validate(&self, req: &AdmissionRequest<'_>, object: &Value) -> Result<(), AdmissionError> {
+        if !is_cloneset(req) {
+            return Ok(());
+        }
+        let pods = StoredPods {
+            storage: self.storage.as_ref(),
+            namespace: req.namespace.unwrap_or("default"),
+        };
+        let old = match req.operation {
+            Operation::Create => None,
+            Operation::Update => req.old,
+        };
+        let errors = ferry_cloneset::validation::validate_cloneset(object, old, &pods);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(AdmissionError::Invalid(
+            errors.into_iter().map(field_error).collect(),
+        ))
+    }
+}
+
+fn field_error(e: ferry_cloneset::validation::FieldError) -> FieldError {
+    use ferry_cloneset::validation::FieldErrorKind as Kind;
+    let error_type = match e.kind {
+        Kind::Required => FieldErrorType::Required,
+        Kind::Invalid => FieldErrorType::Invalid,
+        Kind::Forbidden => FieldErrorType::Forbidden,
+        Kind::NotSupported => FieldErrorType::NotSupported,
+        Kind::Duplicate => FieldErrorType::Duplicate,
+        Kind::NotFound => FieldErrorType::NotFound,
+    };
+    FieldError::new(e.field, error_type, e.value, e.detail)
+}
+
+/// What `ferry up` runs besides the API server.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub nodes: usize,
+    /// Multiplier on simulated delays: 0 = instant, 1 = realistic.
+    pub sim_speed: f64,
+}
+
+/// Admission plug-ins of the embedded cluster.
+pub fn admission(
+    storage: Arc<dyn Storage>,
+    feature_gates: &BTreeMap<String, bool>,
+) -> (Vec<Arc<dyn MutatingAdmission>>, Vec<Arc<dyn ValidatingAdmission>>) {
+    let template_no_defaults = feature_gates.get("TemplateNoDefaults").copied().unwrap_or(false);
+    (
+        vec![Arc::new(CloneSetDefaulting { template_no_defaults })],
+        vec![Arc::new(CloneSetValidation { storage })],
+    )
+}
+
+/// A kube-rs client for the embedded API server, from the kubeconfig it wrote.
+pub async fn client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("loading the kubeconfig")?;
+    kube::Client::try_from(config).context("building the API client")
+}
+
+/// The controllers and simulated nodes of a running embedded cluster.
+pub struct Controllers {
+    kubelet: ferry_kubelet::runtime::Kubelet,
+}
+
+impl Controllers {
+    pub async fn start(client: kube::Client, options: &ClusterOptions) -> anyhow::Result<Controllers> {
+        let sim = ferry_kubelet::lifecycle::SimConfig {
+            speed: options.sim_speed,
+            ..Default::default()
+        };
+        let kubelet_config = ferry_kubelet::runtime::KubeletConfig {
+            nodes: options.nodes,
+            sim,
+            ..Default::default()
+        };
+        let kubelet = ferry_kubelet::runtime::Kubelet::start(client, kubelet_config)
+            .await
+            .context("starting the simulated nodes")?;
+        Ok(Controllers { kubelet })
+    }
+
+    pub async fn shutdown(self) {
+        self.kubelet.shutdown().await;
+    }
+}
