@@ -251,6 +251,8 @@ async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<
         wakeups: BTreeMap::new(),
         pending: HashSet::new(),
     };
+    let nodes_api: Api<Node> = Api::all(client.clone());
+    let mut node_events = watcher(nodes_api, watcher::Config::default()).boxed();
     let mut init_buffer: Option<HashMap<PodKey, Value>> = None;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {
@@ -268,6 +270,18 @@ async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<
         let mut dirty: HashSet<PodKey> = HashSet::new();
         tokio::select! {
             _ = stop.notified() => return,
+            Some(event) = node_events.next() => {
+                // Labels, taints and cordons change what fits where: refresh and retry pending pods.
+                if let Ok(watcher::Event::Apply(node) | watcher::Event::InitApply(node)) = event
+                    && let Ok(value) = serde_json::to_value(&node)
+                {
+                    let fresh = NodeInfo::from_node(&value);
+                    if let Some(sim) = state.nodes.iter_mut().find(|n| n.info.name == fresh.name) {
+                        sim.info = NodeInfo { requested: sim.info.requested, ..fresh };
+                        dirty.extend(state.pending.iter().cloned());
+                    }
+                }
+            }
             _ = heartbeat.tick() => {
                 for index in 0..state.nodes.len() {
                     if let Err(e) = renew_lease(&state.client, &node_name(index)).await {
