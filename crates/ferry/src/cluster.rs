@@ -133,6 +133,7 @@ pub async fn client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client
 /// The controllers and simulated nodes of a running embedded cluster.
 pub struct Controllers {
     kubelet: ferry_kubelet::runtime::Kubelet,
+    cloneset: ferry_cloneset::controller::CloneSetController,
 }
 
 impl Controllers {
@@ -146,13 +147,15 @@ impl Controllers {
             sim,
             ..Default::default()
         };
-        let kubelet = ferry_kubelet::runtime::Kubelet::start(client, kubelet_config)
+        let kubelet = ferry_kubelet::runtime::Kubelet::start(client.clone(), kubelet_config)
             .await
             .context("starting the simulated nodes")?;
-        Ok(Controllers { kubelet })
+        let cloneset = ferry_cloneset::controller::CloneSetController::start(client);
+        Ok(Controllers { kubelet, cloneset })
     }
 
     pub async fn shutdown(self) {
+        self.cloneset.shutdown().await;
         self.kubelet.shutdown().await;
     }
 }

@@ -32,8 +32,21 @@ enum Command {
     Health(cmd::health::Command),
 }
 
+/// The name the binary was invoked under (`argocd` when called through a symlink of that name).
+fn invoked_as() -> Option<String> {
+    let argv0 = std::env::args_os().next()?;
+    let name = std::path::Path::new(&argv0)
+        .file_stem()?
+        .to_string_lossy()
+        .into_owned();
+    Some(name)
+}
+
 fn main() -> ExitCode {
     cmd::init_tracing();
+    if invoked_as().as_deref() == Some("argocd") {
+        return cmd::argocd::run(std::env::args_os());
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => cmd::up::run_up(args),

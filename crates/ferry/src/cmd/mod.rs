@@ -1,5 +1,6 @@
 //! Subcommands of the `ferry` binary.
 
+pub mod argocd;
 pub mod health;
 pub mod template;
 pub mod up;
