@@ -15,7 +15,11 @@ fn report(name: &str, n: usize, f: impl FnOnce()) {
     let start = Instant::now();
     f();
     let el = start.elapsed();
-    println!("{name:<45} {n:>6} ops  {:>9.2} ms total  {:>8.2} µs/op", el.as_secs_f64() * 1e3, el.as_secs_f64() * 1e6 / n as f64);
+    println!(
+        "{name:<45} {n:>6} ops  {:>9.2} ms total  {:>8.2} µs/op",
+        el.as_secs_f64() * 1e3,
+        el.as_secs_f64() * 1e6 / n as f64
+    );
 }
 
 fn deployment(image: &str) -> Value {
@@ -32,7 +36,15 @@ fn main() {
             "data": {"k": "x".repeat(1000)}}))
         .collect();
     report("table: 10k ConfigMaps (as=Table, Metadata)", 1, || {
-        black_box(to_table("", "ConfigMap", &cms, None, json!({"resourceVersion": "1"}), IncludeObject::Metadata, 1_796_040_000));
+        black_box(to_table(
+            "",
+            "ConfigMap",
+            &cms,
+            None,
+            json!({"resourceVersion": "1"}),
+            IncludeObject::Metadata,
+            1_796_040_000,
+        ));
     });
     let sel = LabelSelector::parse("app=a,idx notin (1,2,3)").unwrap_or_default();
     report("label selector over 10k objects", 10_000, || {
@@ -40,24 +52,60 @@ fn main() {
     });
     let shape = Shape::for_builtin("apps", "Deployment");
     let live = deployment("nginx:1");
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:2"}]}}}});
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:2"}]}}}});
     report("strategic merge patch (Deployment)", 1000, || {
         for _ in 0..1000 {
             black_box(strategic_merge_patch(&live, &patch, shape).ok());
         }
     });
     let mut created = live.clone();
-    let _ = update_managed_fields(None, &mut created, UpdateOp { manager: "kubectl-client-side-apply", api_version: "apps/v1", subresource: "", time: "t" }, shape);
+    let _ = update_managed_fields(
+        None,
+        &mut created,
+        UpdateOp {
+            manager: "kubectl-client-side-apply",
+            api_version: "apps/v1",
+            subresource: "",
+            time: "t",
+        },
+        shape,
+    );
     report("managedFields for an update (Deployment)", 1000, || {
         for _ in 0..1000 {
             let mut next = deployment("nginx:2");
-            black_box(update_managed_fields(Some(&created), &mut next, UpdateOp { manager: "kubectl", api_version: "apps/v1", subresource: "", time: "t" }, shape).ok());
+            black_box(
+                update_managed_fields(
+                    Some(&created),
+                    &mut next,
+                    UpdateOp {
+                        manager: "kubectl",
+                        api_version: "apps/v1",
+                        subresource: "",
+                        time: "t",
+                    },
+                    shape,
+                )
+                .ok(),
+            );
         }
     });
     let applied = deployment("nginx:3");
     report("server-side apply, forced (Deployment)", 1000, || {
         for _ in 0..1000 {
-            black_box(server_side_apply(ApplyRequest { live: Some(&created), applied: &applied, manager: "mgr", force: true, api_version: "apps/v1", subresource: "", time: "t", shape }).ok());
+            black_box(
+                server_side_apply(ApplyRequest {
+                    live: Some(&created),
+                    applied: &applied,
+                    manager: "mgr",
+                    force: true,
+                    api_version: "apps/v1",
+                    subresource: "",
+                    time: "t",
+                    shape,
+                })
+                .ok(),
+            );
         }
     });
 }

@@ -260,7 +260,7 @@ fn restore_untracked(source: &Value, merged: Value) -> Value {
 /// sets union, everything else is replaced by the applied value.
 fn merge(live: &Value, applied: &Value, fs: &FieldShape<'_>) -> Value {
     match (live, applied) {
-        (Value::Object(l), Value::Object(a)) => {
+        (Value::Object(l), Value::Object(a)) if !fs.shape.is_atomic() => {
             let mut out = l.clone();
             for (k, av) in a {
                 let child = if fs.shape.is_map() {

@@ -25,13 +25,30 @@
 //!   `set_service_cluster_ip(&mut svc, ip)`, `generate_job_selector(&mut job, uid)`, `default_image_pull_policy`.
 //! * [`schema`]: `FieldValidation::parse(query)`, `process_custom_resource(&mut obj, &schema, mode)` →
 //!   warnings, or `SchemaError::UnknownFields` (400) / `SchemaError::Invalid(Vec<FieldError>)` (422);
-//!   the steps alone: `prune`, `apply_schema_defaults`, `validate`; `validate_structural_schema(&schema, base_path)`
+//!   the steps alone: `prune`, `apply_schema_defaults`, `validate`; `prune_object_meta` (also for built-ins); `validate_structural_schema(&schema, base_path)`
 //!   for CRD create/update.
 //! * [`openapi`]: `ResourceDescription` (group, version, kind, plural, namespaced, verbs, schema, …),
 //!   `build_openapi_v3(&resources)` → `OpenApiV3 { index, documents }` for `/openapi/v3` and
 //!   `/openapi/v3/<api/v1|apis/g/v>`; `KUBERNETES_VERSION`.
+//! * [`validation`]: `validate_builtin(group, kind, &obj)` → `Vec<FieldError>` (run after defaulting) for
+//!   metadata, pod specs/templates, workload selectors, Job/CronJob, Service, ConfigMap/Secret keys, Ingress.
 //! * [`table`]: `to_table(group, kind, &objects, crd_printer_columns, list_metadata, IncludeObject::parse(q)?, now_unix)`
 //!   → meta.k8s.io/v1 Table; `columns_for`, `row_cells`, `human_duration`, `age`, `parse_rfc3339`, `jsonpath`.
+//!
+//! How a request uses them (the API server owns storage, HTTP and status codes):
+//!
+//! * create: `defaults::apply_defaults` (+ `set_service_cluster_ip`) → `validation::validate_builtin`
+//!   (built-ins) or `names::validate_object_name` + `schema::process_custom_resource` (custom resources) →
+//!   `managed_fields::update_managed_fields(None, …)`.
+//! * update: the same with `Some(&old)`.
+//! * patch: `patch::PatchType::from_content_type` (None → 415); JSON → `json_patch`, merge → `json_merge_patch`,
+//!   strategic → `typeinfo::is_strategic_merge_capable` (false → 415) then `strategic_merge_patch` with
+//!   `Shape::for_builtin`; apply → `apply::server_side_apply` with `Shape::for_builtin` or `Shape::for_schema`
+//!   (strip `status` from the applied config on the main resource of kinds with a status subresource
+//!   yourself). Non-apply patches then go through defaults/validation and `update_managed_fields` like an update.
+//! * list/watch: `selector::LabelSelector::parse`, `selector::FieldSelector::parse` +
+//!   `check_supported(builtin_selectable_fields(g, k))`, then `matches_object`; `as=Table` → `table::to_table`.
+//! * `/openapi/v3`: `openapi::build_openapi_v3` once per change of the served resources.
 
 pub mod apply;
 pub mod defaults;
@@ -44,5 +61,6 @@ pub mod schema;
 pub mod selector;
 pub mod table;
 pub mod typeinfo;
+pub mod validation;
 
 pub use field_error::{FieldError, FieldErrorType, invalid_status};

@@ -39,6 +39,13 @@ impl FieldSet {
 
     /// Parses a `fieldsV1` object.
     pub fn from_fields_v1(v: &Value) -> Result<Self, ManagedFieldsError> {
+        let mut root = Self::parse_node(v)?;
+        // The root stands for the whole object, which is never itself a member.
+        root.member = false;
+        Ok(root)
+    }
+
+    fn parse_node(v: &Value) -> Result<Self, ManagedFieldsError> {
         let Value::Object(m) = v else {
             return Err(ManagedFieldsError::Invalid(format!(
                 "fieldsV1 must be an object, got {v}"
@@ -58,7 +65,7 @@ impl FieldSet {
                     "fieldsV1 key {k:?} must start with f:, k:, v: or i:"
                 )));
             }
-            node.children.insert(k.clone(), FieldSet::from_fields_v1(child)?);
+            node.children.insert(k.clone(), FieldSet::parse_node(child)?);
         }
         Ok(node)
     }
@@ -133,18 +140,35 @@ impl FieldSet {
     /// `self ∪ other`.
     pub fn union(&self, other: &FieldSet) -> FieldSet {
         let mut out = self.clone();
-        for p in other.members() {
-            out.insert(&p);
-        }
+        out.union_in_place(other);
+        out.member = false;
         out
+    }
+
+    fn union_in_place(&mut self, other: &FieldSet) {
+        self.member |= other.member;
+        for (k, c) in &other.children {
+            self.children.entry(k.clone()).or_default().union_in_place(c);
+        }
     }
 
     /// `self − other` (member-wise).
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet::default();
-        for p in self.members() {
-            if !other.contains(&p) {
-                out.insert(&p);
+        let mut out = self.difference_node(Some(other));
+        out.member = false;
+        out
+    }
+
+    fn difference_node(&self, other: Option<&FieldSet>) -> FieldSet {
+        let Some(other) = other else { return self.clone() };
+        let mut out = FieldSet {
+            member: self.member && !other.member,
+            children: BTreeMap::new(),
+        };
+        for (k, c) in &self.children {
+            let d = c.difference_node(other.children.get(k));
+            if !d.is_empty() {
+                out.children.insert(k.clone(), d);
             }
         }
         out
@@ -152,10 +176,22 @@ impl FieldSet {
 
     /// `self ∩ other` (member-wise).
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet::default();
-        for p in self.members() {
-            if other.contains(&p) {
-                out.insert(&p);
+        let mut out = self.intersection_node(other);
+        out.member = false;
+        out
+    }
+
+    fn intersection_node(&self, other: &FieldSet) -> FieldSet {
+        let mut out = FieldSet {
+            member: self.member && other.member,
+            children: BTreeMap::new(),
+        };
+        for (k, c) in &self.children {
+            if let Some(o) = other.children.get(k) {
+                let i = c.intersection_node(o);
+                if !i.is_empty() {
+                    out.children.insert(k.clone(), i);
+                }
             }
         }
         out
@@ -309,7 +345,7 @@ fn fill_object(m: &Map<String, Value>, shape: Shape<'_>, node: &mut FieldSet) {
 
 fn fill_value(v: &Value, fs: &FieldShape<'_>, node: &mut FieldSet) {
     match v {
-        Value::Object(m) if !m.is_empty() => fill_object(m, fs.shape, node),
+        Value::Object(m) if !m.is_empty() && !fs.shape.is_atomic() => fill_object(m, fs.shape, node),
         Value::Array(items) if !items.is_empty() => {
             match (&fs.list_type, usable_keys(&fs.list_type, items)) {
                 (_, Some(keys)) => {
@@ -373,7 +409,7 @@ fn diff_object(
 
 fn diff_value(old: Option<&Value>, new: &Value, fs: &FieldShape<'_>, node: &mut FieldSet) {
     match new {
-        Value::Object(n) if !n.is_empty() => {
+        Value::Object(n) if !n.is_empty() && !fs.shape.is_atomic() => {
             let o = old.and_then(Value::as_object);
             if o.is_none() && !is_builtin_struct(fs.shape) {
                 node.member = true;
@@ -658,6 +694,31 @@ mod tests {
     }
 
     #[test]
+    fn set_algebra() {
+        let parse = |v: Value| FieldSet::from_fields_v1(&v).unwrap_or_default();
+        let a = parse(json!({"f:data": {".": {}, "f:a": {}, "f:b": {}}, "f:x": {}}));
+        let b = parse(json!({"f:data": {"f:b": {}, "f:c": {}}}));
+        let cases = [
+            (
+                a.union(&b),
+                json!({"f:data": {".": {}, "f:a": {}, "f:b": {}, "f:c": {}}, "f:x": {}}),
+            ),
+            (
+                a.difference(&b),
+                json!({"f:data": {".": {}, "f:a": {}}, "f:x": {}}),
+            ),
+            (b.difference(&a), json!({"f:data": {"f:c": {}}})),
+            (a.intersection(&b), json!({"f:data": {"f:b": {}}})),
+            (a.difference(&a), json!({})),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got.to_fields_v1(), want);
+        }
+        assert!(a.difference(&a).is_empty());
+        assert!(parse(json!({})).is_empty(), "an empty fieldsV1 owns nothing");
+    }
+
+    #[test]
     fn fields_of_applied_config() {
         let obj = json!({
             "metadata": {"labels": {"app": "web"}},
@@ -703,6 +764,23 @@ mod tests {
             json!({"f:data": {"f:k": {}, "f:n": {}}})
         );
         assert!(changed_fields(Some(&created), &created, shape).is_empty());
+    }
+
+    #[test]
+    fn atomic_structs_and_maps_are_leaves() {
+        let shape = Shape::for_builtin("apps", "Deployment");
+        let d = json!({"spec": {"selector": {"matchLabels": {"app": "w"}}, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+            "template": {"spec": {"nodeSelector": {"disk": "ssd"}}}}});
+        assert_eq!(
+            changed_fields(None, &d, shape).to_fields_v1(),
+            json!({"f:spec": {"f:selector": {}, "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}}, "f:type": {}},
+                "f:template": {"f:spec": {"f:nodeSelector": {}}}}})
+        );
+        assert_eq!(
+            fields_of(&d, shape).to_fields_v1(),
+            json!({"f:spec": {"f:selector": {}, "f:strategy": {"f:rollingUpdate": {"f:maxSurge": {}}, "f:type": {}},
+                "f:template": {"f:spec": {"f:nodeSelector": {}}}}})
+        );
     }
 
     #[test]

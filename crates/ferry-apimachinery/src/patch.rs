@@ -372,6 +372,15 @@ fn merge_map(
     let mut orders: Vec<(&str, &Value)> = Vec::new();
     let mut deletions: Vec<(&str, &Value)> = Vec::new();
     let is_map = shape.is_map();
+    // `$setElementOrder` interleaves server-only items by their original positions.
+    let server_order: Vec<(String, Vec<Value>)> = patch
+        .keys()
+        .filter_map(|k| k.strip_prefix(SET_ELEMENT_ORDER))
+        .filter_map(|f| match orig.get(f) {
+            Some(Value::Array(l)) => Some((f.to_string(), l.clone())),
+            _ => None,
+        })
+        .collect();
     for (k, v) in patch {
         if k == DIRECTIVE || k == RETAIN_KEYS {
             continue;
@@ -434,8 +443,13 @@ fn merge_map(
             ));
         };
         let merge_key = if is_map { "" } else { shape.field(field).merge_key };
+        let server = server_order
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, l)| l.as_slice())
+            .unwrap_or(&[]);
         if let Some(Value::Array(list)) = orig.get_mut(field) {
-            reorder(list, order, merge_key);
+            reorder(list, order, server, merge_key);
         }
     }
     if let Some(keep) = retain_keys {
@@ -444,8 +458,10 @@ fn merge_map(
     Ok(Some(orig))
 }
 
-/// Puts the items named in `order` first, in that order; other items keep their relative order after them.
-fn reorder(list: &mut Vec<Value>, order: &[Value], merge_key: &str) {
+/// Orders a merged list as Kubernetes does for `$setElementOrder`: items named in `order` are
+/// sorted by it; the remaining (server-only) items keep their original relative order and are
+/// interleaved by their positions in the original list `server`.
+fn reorder(list: &mut Vec<Value>, order: &[Value], server: &[Value], merge_key: &str) {
     let ident = |v: &Value| -> Value {
         if merge_key.is_empty() {
             v.clone()
@@ -453,14 +469,29 @@ fn reorder(list: &mut Vec<Value>, order: &[Value], merge_key: &str) {
             v.get(merge_key).cloned().unwrap_or(Value::Null)
         }
     };
+    let server_index = |v: &Value| server.iter().position(|s| ident(s) == ident(v));
     let mut rest = std::mem::take(list);
+    let mut ordered = Vec::new();
     for o in order {
         let want = ident(o);
         if let Some(pos) = rest.iter().position(|x| ident(x) == want) {
-            list.push(rest.remove(pos));
+            ordered.push(rest.remove(pos));
         }
     }
-    list.extend(rest);
+    // `rest` now holds server-only items (in their merged order); merge the two sorted runs.
+    let (mut left, mut right) = (rest.into_iter().peekable(), ordered.into_iter().peekable());
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => {
+                matches!((server_index(l), server_index(r)), (Some(li), Some(ri)) if li < ri)
+            }
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        list.extend(next);
+    }
 }
 
 fn merge_list(
@@ -814,6 +845,25 @@ mod tests {
             (
                 json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "side"}, {"name": "web"}], "containers": [{"name": "web", "image": "nginx:3"}]}}}}),
                 "/spec/template/spec/containers/0/name",
+                json!("side"),
+            ),
+            // $setElementOrder: server-only "side" is compared by original position; "new" has none, so it goes first (as upstream)
+            (
+                json!({"spec": {"template": {"spec": {
+                    "$setElementOrder/containers": [{"name": "web"}, {"name": "new"}],
+                    "containers": [{"name": "new", "image": "n"}]}}}}),
+                "/spec/template/spec/containers",
+                json!([
+                    {"name": "web", "image": "nginx:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                     "ports": [{"containerPort": 80}], "args": ["x"]},
+                    {"name": "new", "image": "n"},
+                    {"name": "side", "image": "busybox"}
+                ]),
+            ),
+            // $setElementOrder reorders patch items; server-only "side" stays between them by its original index
+            (
+                json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "web"}], "containers": [{"name": "web", "image": "nginx:4"}]}}}}),
+                "/spec/template/spec/containers/1/name",
                 json!("side"),
             ),
             // map $patch: delete removes the whole map

@@ -117,12 +117,13 @@ fn prune_node(v: &mut Value, schema: &Value, path: &str, resource_root: bool, un
             let embedded = resource_root || is_embedded(schema);
             let keys: Vec<String> = m.keys().cloned().collect();
             for k in keys {
-                if embedded && (k == "apiVersion" || k == "kind" || k == "metadata") {
-                    // metadata of the resource root belongs to the API server; embedded metadata is ObjectMeta.
-                    if let (false, Some(sub)) = (resource_root, props.and_then(|p| p.get(&k)))
-                        && let Some(child) = m.get_mut(&k)
-                    {
-                        prune_node(child, sub, &join(path, &k), false, unknown);
+                if embedded && (k == "apiVersion" || k == "kind") {
+                    continue;
+                }
+                if embedded && k == "metadata" {
+                    // Resource (and embedded resource) metadata is always ObjectMeta, whatever the schema says.
+                    if let Some(child) = m.get_mut(&k) {
+                        unknown.extend(prune_object_meta(child, &join(path, &k)));
                     }
                     continue;
                 }
@@ -150,6 +151,41 @@ fn prune_node(v: &mut Value, schema: &Value, path: &str, resource_root: bool, un
         }
         _ => {}
     }
+}
+
+/// The fields of `metadata` (ObjectMeta) Kubernetes knows.
+pub const OBJECT_META_FIELDS: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Removes unknown fields of an object's `metadata` (at `path`, usually `metadata`) and returns
+/// their paths; usable for built-in kinds too (`fieldValidation=Strict|Warn`).
+pub fn prune_object_meta(meta: &mut Value, path: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    if let Value::Object(m) = meta {
+        m.retain(|k, _| {
+            let known = OBJECT_META_FIELDS.contains(&k.as_str());
+            if !known {
+                unknown.push(join(path, k));
+            }
+            known
+        });
+    }
+    unknown
 }
 
 /// Sets `default` values of absent properties (recursively, including inside array items and
@@ -690,7 +726,7 @@ mod tests {
                         "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port"], "items": {"type": "object", "properties": {"port": {"type": "integer"}, "name": {"type": "string"}}}},
                         "template": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
                         "opt": {"type": "string", "nullable": true},
-                        "embedded": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {"spec": {"type": "object"}}},
+                        "embedded": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {"metadata": {"type": "object"}, "spec": {"type": "object"}}},
                         "labels": {"type": "object", "maxProperties": 1, "additionalProperties": {"type": "string"}}
                     }
                 },
@@ -829,7 +865,7 @@ mod tests {
     #[test]
     fn pruning_and_defaults() {
         let mut obj = json!({
-            "apiVersion": "x.io/v1", "kind": "X", "metadata": {"name": "a", "labels": {"x": "y"}},
+            "apiVersion": "x.io/v1", "kind": "X", "metadata": {"name": "a", "labels": {"x": "y"}, "lables": {"t": "1"}},
             "spec": {"selector": {}, "bogus": 1, "template": {"keep": 1}, "ports": [{"port": 1, "extra": true}],
                      "embedded": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}, "junk": 1}},
             "status": {"anything": 1},
@@ -840,6 +876,7 @@ mod tests {
         assert_eq!(
             unknown,
             vec![
+                "metadata.lables",
                 "spec.bogus",
                 "spec.embedded.junk",
                 "spec.ports[0].extra",

@@ -478,7 +478,8 @@ impl LabelSelector {
     pub fn matches_object(&self, obj: &Value) -> bool {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         let labels = obj
-            .pointer("/metadata/labels")
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
             .and_then(Value::as_object)
             .unwrap_or_else(|| EMPTY.get_or_init(Map::new));
         self.matches(labels)

@@ -208,7 +208,7 @@ pub fn columns_for(group: &str, kind: &str, printer_columns: Option<&[Value]>) -
             age,
             s("VolumeMode", 1),
         ],
-        ("", "Event") => vec![
+        ("", "Event") | ("events.k8s.io", "Event") => vec![
             s("Last Seen", 0),
             s("Type", 0),
             s("Reason", 0),
@@ -929,6 +929,31 @@ fn node_cells(node: &Value, now: i64) -> Vec<Value> {
     ]
 }
 
+/// events.k8s.io/v1 Events print like core Events (kube-apiserver converts them to the same
+/// internal type): map the renamed fields back.
+fn events_v1_as_core(ev: &Value) -> Value {
+    let field = |k: &str| ev.get(k).cloned().unwrap_or(Value::Null);
+    let count = ev
+        .get("deprecatedCount")
+        .cloned()
+        .filter(|c| !c.is_null())
+        .or_else(|| ev.pointer("/series/count").cloned());
+    json!({
+        "metadata": field("metadata"),
+        "involvedObject": field("regarding"),
+        "reason": field("reason"),
+        "message": field("note"),
+        "type": field("type"),
+        "source": ev.get("deprecatedSource").cloned().unwrap_or_else(|| json!({"component": field("reportingController")})),
+        "reportingComponent": field("reportingController"),
+        "firstTimestamp": field("deprecatedFirstTimestamp"),
+        "lastTimestamp": field("deprecatedLastTimestamp"),
+        "eventTime": field("eventTime"),
+        "series": field("series"),
+        "count": count.unwrap_or(Value::Null),
+    })
+}
+
 fn event_cells(ev: &Value, now: i64) -> Vec<Value> {
     let first = ev
         .get("firstTimestamp")
@@ -1010,6 +1035,7 @@ pub fn row_cells(group: &str, kind: &str, obj: &Value, columns: &[Column], now: 
     }
     let mut cells = match (group, kind) {
         ("", "Event") => return event_cells(obj, now),
+        ("events.k8s.io", "Event") => return event_cells(&events_v1_as_core(obj), now),
         ("", "Pod") => pod_cells(obj, now),
         ("", "Service") => service_cells(obj, now),
         ("", "Node") => node_cells(obj, now),
@@ -1534,6 +1560,24 @@ mod tests {
         assert_eq!(
             &cells[..4],
             &[json!("60s"), json!("Normal"), json!("Scheduled"), json!("pod/p")]
+        );
+        let ev_v1 = json!({"metadata": {"name": "e"}, "type": "Warning", "reason": "BackOff", "note": "restarting",
+            "regarding": {"kind": "Pod", "name": "p"}, "reportingController": "kubelet", "eventTime": "2026-11-30T11:59:30Z",
+            "series": {"count": 3, "lastObservedTime": "2026-11-30T11:59:50Z"}});
+        let cols = columns_for("events.k8s.io", "Event", None);
+        let cells = row_cells("events.k8s.io", "Event", &ev_v1, &cols, now());
+        assert_eq!(cells.len(), cols.len());
+        assert_eq!(
+            &cells[..7],
+            &[
+                json!("10s (x3 over 30s)"),
+                json!("Warning"),
+                json!("BackOff"),
+                json!("pod/p"),
+                json!(""),
+                json!("kubelet"),
+                json!("restarting")
+            ]
         );
     }
 

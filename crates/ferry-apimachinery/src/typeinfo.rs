@@ -172,7 +172,7 @@ static TYPES: &[(&str, &[F])] = &[
             ),
             lm("schedulingGates", "", "merge", "name", NAME),
             lm("resourceClaims", "", "merge,retainKeys", "name", NAME),
-            s("nodeSelector", "map"),
+            s("nodeSelector", "atomicmap"),
             s("overhead", "map"),
         ],
     ),
@@ -222,7 +222,7 @@ static TYPES: &[(&str, &[F])] = &[
         "ServiceSpec",
         &[
             lm("ports", "", "merge", "port", &["port", "protocol"]),
-            s("selector", "map"),
+            s("selector", "atomicmap"),
         ],
     ),
     ("ServiceStatus", &[lm("conditions", "", "merge", "type", TYPE)]),
@@ -292,6 +292,18 @@ static TYPES: &[(&str, &[F])] = &[
         &[lm("conditions", "", "merge", "type", TYPE), s("capacity", "map")],
     ),
     ("Generic", &[s("metadata", "ObjectMeta")]),
+    (
+        "ReplicationController",
+        &[
+            s("metadata", "ObjectMeta"),
+            s("spec", "ReplicationControllerSpec"),
+            s("status", "WorkloadStatus"),
+        ],
+    ),
+    (
+        "ReplicationControllerSpec",
+        &[s("selector", "atomicmap"), s("template", "PodTemplateSpec")],
+    ),
     // A struct whose fields are not described (non-pointer Go structs: never "added" as a whole).
     ("Struct", &[]),
     // apps/v1
@@ -459,12 +471,23 @@ impl<'a> Shape<'a> {
     /// True when this shape is a free-form string-keyed map (labels, data, additionalProperties).
     pub fn is_map(&self) -> bool {
         match self {
-            Shape::Builtin(t) => *t == "map",
+            Shape::Builtin(t) => *t == "map" || *t == "atomicmap",
             Shape::Schema(s) => {
                 s.get("properties").is_none()
                     && s.get("additionalProperties")
                         .is_some_and(|a| a != &Value::Bool(false))
             }
+            Shape::Unknown => false,
+        }
+    }
+
+    /// True when server-side apply treats this object as one value (`+structType=atomic`,
+    /// `+mapType=atomic`, `x-kubernetes-map-type: atomic`): owned and replaced as a whole.
+    /// Strategic merge patch still merges such objects key by key, as upstream does.
+    pub fn is_atomic(&self) -> bool {
+        match self {
+            Shape::Builtin(t) => matches!(*t, "atomicmap" | "LabelSelector"),
+            Shape::Schema(s) => s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic"),
             Shape::Unknown => false,
         }
     }
@@ -604,6 +627,16 @@ mod tests {
         assert_eq!(ports.merge_key, "containerPort");
         assert_eq!(ports.list_type.keys(), vec!["containerPort", "protocol"]);
         assert!(pod.field("metadata").shape.field("labels").shape.is_map());
+        assert!(!pod.field("metadata").shape.field("labels").shape.is_atomic());
+        assert!(spec.field("nodeSelector").shape.is_atomic());
+        assert!(
+            Shape::for_builtin("apps", "Deployment")
+                .field("spec")
+                .shape
+                .field("selector")
+                .shape
+                .is_atomic()
+        );
         assert_eq!(spec.field("tolerations").list_type, ListType::Atomic);
         assert_eq!(spec.field("tolerations").patch_strategy, "");
         let deploy = Shape::for_builtin("apps", "Deployment");

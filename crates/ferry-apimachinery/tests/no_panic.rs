@@ -10,6 +10,7 @@ use ferry_apimachinery::schema::{FieldValidation, process_custom_resource};
 use ferry_apimachinery::selector::{FieldSelector, LabelSelector};
 use ferry_apimachinery::table::{IncludeObject, jsonpath, to_table};
 use ferry_apimachinery::typeinfo::Shape;
+use ferry_apimachinery::validation::validate_builtin;
 use serde_json::{Map, Value, json};
 
 const KEYS: &[&str] = &[
@@ -224,6 +225,8 @@ fn arbitrary_input_never_panics() {
 
         let mut d = a.clone();
         apply_defaults(group, "v1", kind, &mut d);
+        let _ = validate_builtin(group, kind, &d);
+        let _ = validate_builtin(group, kind, &b);
         let mut cr = b.clone();
         let _ = process_custom_resource(&mut cr, &a, FieldValidation::Strict);
         let _ = to_table(

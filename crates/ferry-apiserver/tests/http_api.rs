@@ -648,3 +648,106 @@ async fn finalizers_and_garbage_collection() {
     .await;
     s.running.shutdown().await;
 }
+
+struct LabelEverything;
+
+impl ferry_apiserver::MutatingAdmission for LabelEverything {
+    fn name(&self) -> &str {
+        "label-everything"
+    }
+    fn admit(&self, req: &ferry_apiserver::AdmissionRequest<'_>, object: &mut Value) -> Result<(), ferry_apiserver::AdmissionError> {
+        if req.resource.kind == "ConfigMap"
+            && let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if let Some(l) = labels.as_object_mut() {
+                l.insert("admitted".into(), json!(format!("{:?}", req.operation)));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct RefuseForbiddenNames;
+
+impl ferry_apiserver::ValidatingAdmission for RefuseForbiddenNames {
+    fn name(&self) -> &str {
+        "refuse-forbidden"
+    }
+    fn validate(&self, _req: &ferry_apiserver::AdmissionRequest<'_>, object: &Value) -> Result<(), ferry_apiserver::AdmissionError> {
+        if object.pointer("/metadata/name").and_then(Value::as_str) == Some("forbidden") {
+            return Err(ferry_apiserver::AdmissionError::Invalid(vec![ferry_apimachinery::FieldError::forbidden(
+                "metadata.name",
+                "this name is reserved",
+            )]));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_hooks_runtime_crds_and_pod_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ferry_apiserver::Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+        Arc::new(ferry_store::MemStore::default()),
+    );
+    config.tls = false;
+    config.mutating_admission.push(Arc::new(LabelEverything));
+    config.validating_admission.push(Arc::new(RefuseForbiddenNames));
+    let running = ferry_apiserver::start(config).await.unwrap();
+    let http = Http { addr: running.addr, token: running.token.clone() };
+
+    let created = http.post(CMS, &json!({"metadata": {"name": "hooked"}})).await.json();
+    assert_eq!(created["metadata"]["labels"]["admitted"], "Create");
+    let updated = http
+        .send("PATCH", &format!("{CMS}/hooked"), "application/merge-patch+json", br#"{"data":{"a":"1"}}"#, true)
+        .await
+        .json();
+    assert_eq!(updated["metadata"]["labels"]["admitted"], "Update");
+    let refused = http.post(CMS, &json!({"metadata": {"name": "forbidden"}})).await;
+    assert_eq!(refused.code, 422);
+    assert_eq!(refused.json()["details"]["causes"][0]["field"], "metadata.name");
+
+    // A CRD created at runtime is served at once, with status, scale and discovery.
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
+                    "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}},
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}}}]}});
+    assert_eq!(http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &crd).await.code, 201);
+    let widgets = "/apis/example.com/v1/namespaces/default/widgets";
+    let w = http.post(widgets, &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"replicas": 1}})).await;
+    assert_eq!(w.code, 201, "{}", w.body);
+    let discovery = http.get("/apis/example.com/v1").await.json();
+    let names: Vec<&str> = discovery["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["widgets", "widgets/status", "widgets/scale"]);
+    let scale = http
+        .send("PUT", &format!("{widgets}/w/scale"), "application/json", br#"{"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":"w"},"spec":{"replicas":4}}"#, true)
+        .await;
+    assert_eq!(scale.code, 200, "{}", scale.body);
+    assert_eq!(http.get(&format!("{widgets}/w")).await.json()["spec"]["replicas"], 4);
+    // Deleting the CRD stops serving it.
+    http.send("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com", "application/json", b"", true).await;
+    assert_eq!(http.get(widgets).await.code, 404);
+
+    // Pods: defaults, then scheduling through /binding.
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = http.post(pods, &json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})).await.json();
+    assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "Always");
+    assert_eq!(pod["status"]["phase"], "Pending");
+    let bound = http.post(&format!("{pods}/p/binding"), &json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "node-1"}})).await;
+    assert_eq!(bound.code, 201, "{}", bound.body);
+    assert_eq!(http.get(&format!("{pods}/p")).await.json()["spec"]["nodeName"], "node-1");
+    let on_node = http.get(&format!("{pods}?fieldSelector=spec.nodeName%3Dnode-1")).await.json();
+    assert_eq!(on_node["items"].as_array().unwrap().len(), 1);
+    let missing_image = http.post(pods, &json!({"metadata": {"name": "q"}, "spec": {"containers": [{"name": "c"}]}})).await;
+    assert_eq!(missing_image.code, 422);
+    assert_eq!(missing_image.json()["details"]["causes"][0]["field"], "spec.containers[0].image");
+    running.shutdown().await;
+}

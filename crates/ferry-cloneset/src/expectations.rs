@@ -96,6 +96,16 @@ impl Expectations {
         self.settle();
     }
 
+    /// Names whose deletion was sent and not yet observed (the reconciler checks them against a listing).
+    pub fn pending_deletions(&self) -> impl Iterator<Item = &str> {
+        self.deletions.iter().map(String::as_str)
+    }
+
+    /// Names whose creation was sent and not yet observed.
+    pub fn pending_creations(&self) -> impl Iterator<Item = &str> {
+        self.creations.iter().map(String::as_str)
+    }
+
     /// Whether the next round may run.
     pub fn readiness(&self, now: Timestamp, timeout_seconds: i64) -> Readiness {
         let Some(since) = self.since else {

@@ -20,6 +20,7 @@
 //! 5. `pods_to_delete` (each with its instance PVCs), recorded as expected deletions.
 //! 6. `events` on the CloneSet; `status` via `/status` when `write_status`; `pods_to_delete_spec` as a
 //!    spec update; `revisions_to_delete`; requeue after `requeue_after_seconds`.
+pub mod controller;
 pub mod defaults;
 pub mod diffs;
 pub mod expectations;

@@ -21,4 +21,7 @@ pub mod suite;
 pub use assess::{assess, assess_builtin, assess_with};
 pub use lua::{Libraries, LuaError, LuaLimits, LuaRuntime};
 pub use settings::{ConfigWarning, ResourceOverride, ResourceOverrides};
+
+/// The name the app controller's design uses for the `argocd-cm` customizations.
+pub type HealthOverrides = ResourceOverrides;
 pub use status::{HealthStatus, HealthStatusCode};

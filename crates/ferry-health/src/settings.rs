@@ -245,6 +245,19 @@ impl ResourceOverrides {
             })
     }
 
+    /// The resource actions configured for `group/Kind` (exact key first, then wildcards), parsed.
+    /// `None` when no override defines actions. Built-in actions are not shipped, so
+    /// `mergeBuiltinActions` has nothing to merge yet.
+    pub fn actions(
+        &self,
+        group: &str,
+        kind: &str,
+    ) -> Option<Result<crate::actions::ActionsConfig, crate::actions::ActionsConfigError>> {
+        self.matching(group, kind)
+            .find(|(_, entry)| !entry.actions.is_empty())
+            .map(|(_, entry)| crate::actions::ActionsConfig::parse(&entry.actions))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.wildcards.is_empty()
     }

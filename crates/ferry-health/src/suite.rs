@@ -153,15 +153,15 @@ fn run_health_file(
             str_ci(&expected, "status").to_owned(),
             str_ci(&expected, "message").to_owned(),
         );
-        let got = read_yaml(&dir.join(input)).and_then(|obj| {
+        let got = read_yaml(&dir.join(input)).map(|obj| {
             let health = match &script {
                 Some(script) => eval_health_script(runtime, script, Libraries::Open, &obj)
                     .unwrap_or_else(|err| Some(HealthStatus::unknown(err.to_string()))),
                 None => assess_builtin(&obj),
             };
-            Ok(health.map_or((String::new(), String::new()), |h| {
+            health.map_or((String::new(), String::new()), |h| {
                 (h.status.as_str().to_owned(), h.message)
-            }))
+            })
         });
         let failure = match got {
             Err(message) => Some(message),

@@ -595,7 +595,7 @@ pub(crate) fn install(funcs: &mut FuncMap, state: &Arc<State>) {
             Ok(s(text.strip_suffix('\n').unwrap_or(&text)))
         }),
         ("toYamlPretty", |st, a| {
-            let text = yaml::to_yaml(&st.deep_current(arg("toYamlPretty", a, 0)?));
+            let text = yaml::to_yaml_pretty(&st.deep_current(arg("toYamlPretty", a, 0)?));
             Ok(s(text.strip_suffix('\n').unwrap_or(&text)))
         }),
         ("fromYaml", |_, a| {

@@ -157,7 +157,20 @@ const BEST_WIDTH: usize = 80;
 /// Serialize a value as `toYaml` does (with the trailing newline that
 /// `yaml.Marshal` writes; Helm's `toYaml` trims it).
 pub fn to_yaml(value: &Value) -> String {
-    let mut emitter = Emitter { out: String::new() };
+    emit(value, false)
+}
+
+/// `toYamlPretty`: like `toYaml` but sequences are indented under their
+/// key (go-yaml v3 with a 2-space indent).
+pub fn to_yaml_pretty(value: &Value) -> String {
+    emit(value, true)
+}
+
+fn emit(value: &Value, indent_sequences: bool) -> String {
+    let mut emitter = Emitter {
+        out: String::new(),
+        indent_sequences,
+    };
     let normalized = normalize_for_yaml(value);
     match &normalized {
         YamlNode::Map(entries) if !entries.is_empty() => emitter.block_map(entries, 0),
@@ -271,6 +284,7 @@ pub fn natural_key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 struct Emitter {
     out: String,
+    indent_sequences: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -318,10 +332,12 @@ impl Emitter {
                     self.block_map(inner, indent + 2);
                 }
                 YamlNode::Seq(items) if !items.is_empty() => {
-                    // go-yaml writes sequences in mappings without indenting them.
+                    // go-yaml v2 writes sequences in mappings without
+                    // indenting them; v3 (toYamlPretty) indents them.
+                    let seq_indent = if self.indent_sequences { indent + 2 } else { indent };
                     self.out.push('\n');
-                    self.pad(indent);
-                    self.block_seq(items, indent);
+                    self.pad(seq_indent);
+                    self.block_seq(items, seq_indent);
                 }
                 other => {
                     self.out.push(' ');

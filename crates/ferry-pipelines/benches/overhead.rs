@@ -44,8 +44,19 @@ fn pipeline_run(name: &str, tasks: usize, chained: bool, script: &str) -> Pipeli
 
 fn summary(mut samples: Vec<Duration>) -> String {
     samples.sort();
-    let pick = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
-    format!("median {:>7.1} ms, p90 {:>7.1} ms, min {:>7.1} ms (n={})", ms(pick(0.5)), ms(pick(0.9)), ms(pick(0.0)), samples.len())
+    let pick = |q: f64| {
+        samples
+            .get(((samples.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    format!(
+        "median {:>7.1} ms, p90 {:>7.1} ms, min {:>7.1} ms (n={})",
+        ms(pick(0.5)),
+        ms(pick(0.9)),
+        ms(pick(0.0)),
+        samples.len()
+    )
 }
 
 fn ms(d: Duration) -> f64 {
@@ -58,7 +69,9 @@ fn main() {
         Err(e) => panic!("tokio runtime: {e}"),
     };
     let work = std::env::temp_dir().join(format!("ferry-pipelines-bench-{}", std::process::id()));
-    let executor = Arc::new(LocalExecutor::new(LocalExecutorConfig::under(&work), StaticObjects::default()));
+    let mut executor_config = LocalExecutorConfig::under(&work);
+    executor_config.init_program = Some(vec![env!("CARGO_BIN_EXE_ferry-sandbox-init").to_string()]);
+    let executor = Arc::new(LocalExecutor::new(executor_config, StaticObjects::default()));
     let catalog = Arc::new(Catalog::default());
     let config = EngineConfig::default();
     runtime.block_on(async {
@@ -68,11 +81,14 @@ fn main() {
             let run = pipeline_run(&format!("first-{i}"), 1, false, "echo started");
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             let started = Instant::now();
-            let handle = tokio::spawn(run_pipeline_run(executor.clone(), catalog.clone(), run, &EngineConfig::default(), None, Some(tx)));
-            if rx.recv().await.is_some() {
-                first.push(started.elapsed());
+            let first_line = async { rx.recv().await.map(|_| started.elapsed()) };
+            let (latency, _) = tokio::join!(
+                first_line,
+                run_pipeline_run(executor.clone(), catalog.clone(), run, &config, None, Some(tx))
+            );
+            if let Some(latency) = latency {
+                first.push(latency);
             }
-            let _ = handle.await;
         }
         println!("creation → first step output:        {}", summary(first));
 
@@ -81,8 +97,13 @@ fn main() {
         for i in 0..5 {
             let run = pipeline_run(&format!("chain-{i}"), 10, true, "true");
             let started = Instant::now();
-            let (done, _) = run_pipeline_run(executor.clone(), catalog.clone(), run, &config, None, None).await;
-            let ok = done.status.as_ref().and_then(|s| s.succeeded()).is_some_and(|c| c.status == "True");
+            let (done, _) =
+                run_pipeline_run(executor.clone(), catalog.clone(), run, &config, None, None).await;
+            let ok = done
+                .status
+                .as_ref()
+                .and_then(|s| s.succeeded())
+                .is_some_and(|c| c.status == "True");
             assert!(ok, "chain run failed: {:?}", done.status);
             chain.push(started.elapsed() / 10);
         }

@@ -1,4 +1,17 @@
-//! Tekton-compatible pipelines: validation, substitution, DAG, run controller, executors.
+//! Tekton-compatible pipelines: validation, substitution, DAG, run state machines, executors.
+//!
+//! Entry points:
+//! - [`pipelinerun::reconcile`]: one reconcile of a PipelineRun (pure).
+//! - [`taskrun::prepare`], [`taskrun::running_status`], [`taskrun::finish_attempt`]: a
+//!   TaskRun's life (pure), around an executor.
+//! - [`executor::local::LocalExecutor::run`]: runs a prepared TaskRun's steps in a sandbox.
+//! - [`local_run::run_pipeline_run`], [`local_run::execute_task_run`]: both wired together
+//!   in-process (no API server).
+//! - [`validate::validate_task_spec`], [`validate::validate_pipeline_spec`]: admission checks.
+//!
+//! Objects are `ferry_types::tekton::v1` types; read either served version with
+//! `ferry_types::tekton::convert::parse_*` and write back with `render_*` in the version the
+//! object was created with.
 
 pub mod conditions;
 pub mod dag;

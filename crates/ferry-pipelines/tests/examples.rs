@@ -177,6 +177,7 @@ async fn run_example(file: PathBuf, version: ApiVersion, work: PathBuf) -> Resul
     let expected = expectation(&run_doc, &name);
     let mut config = LocalExecutorConfig::under(&work);
     config.tools_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tools"));
+    config.init_program = Some(vec![env!("CARGO_BIN_EXE_ferry-sandbox-init").to_string()]);
     let executor = Arc::new(LocalExecutor::new(config, objects));
     let engine = EngineConfig {
         max_result_size: 4096,

@@ -62,6 +62,7 @@ impl Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         let mut config = LocalExecutorConfig::under(&dir);
         config.tools_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tools"));
+        config.init_program = Some(vec![env!("CARGO_BIN_EXE_ferry-sandbox-init").to_string()]);
         Fixture { dir, config }
     }
 
@@ -124,6 +125,20 @@ async fn seed_task_runs_argocd_with_the_articles_commands() {
         return;
     }
     let fixture = Fixture::new("seed");
+    seed_with(&fixture).await;
+    // The same with the shell-script setup instead of the init program, and the stub
+    // mounted as a single tool file instead of a tools directory.
+    let mut fixture = Fixture::new("seed-shell");
+    fixture.config.init_program = None;
+    fixture.config.tools_dir = None;
+    fixture.config.tools.insert(
+        "argocd".into(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tools/argocd"),
+    );
+    seed_with(&fixture).await;
+}
+
+async fn seed_with(fixture: &Fixture) {
     let docs: Vec<serde_json::Value> =
         serde_saphyr::from_multiple(include_str!("fixtures/seed.yaml")).expect("seed");
     let find = |kind: &str| docs.iter().find(|d| d["kind"] == kind).cloned().expect(kind);
@@ -158,7 +173,7 @@ async fn seed_task_runs_argocd_with_the_articles_commands() {
         ],
     );
     let (child_run, outcome, status) =
-        run_with_spec(&fixture, objects, child, &task.spec, RunControl::detached()).await;
+        run_with_spec(fixture, objects, child, &task.spec, RunControl::detached()).await;
     assert_eq!(
         condition(&status).1,
         "Succeeded",
@@ -512,13 +527,24 @@ spec:
     assert!(log.ends_with("[ferry: log truncated]\n"));
     assert!(log.starts_with("1\n2\n3\n"));
     let path = fixture.config.log_path("default", "chatty", "talk");
-    let (head, offset) = ferry_pipelines::executor::local::read_log_from(&path, 0).await.expect("reads");
+    let (head, offset) = ferry_pipelines::executor::local::read_log_from(&path, 0)
+        .await
+        .expect("reads");
     assert_eq!(head, log.as_bytes());
-    let (rest, same) = ferry_pipelines::executor::local::read_log_from(&path, offset).await.expect("reads");
+    let (rest, same) = ferry_pipelines::executor::local::read_log_from(&path, offset)
+        .await
+        .expect("reads");
     assert!(rest.is_empty());
     assert_eq!(same, offset);
-    let (tail, _) = ferry_pipelines::executor::local::read_log_from(&path, 2).await.expect("reads");
+    let (tail, _) = ferry_pipelines::executor::local::read_log_from(&path, 2)
+        .await
+        .expect("reads");
     assert!(tail.starts_with(b"2\n3\n"));
     let missing = fixture.config.log_path("default", "chatty", "not-started");
-    assert_eq!(ferry_pipelines::executor::local::read_log_from(&missing, 0).await.expect("reads"), (Vec::new(), 0));
+    assert_eq!(
+        ferry_pipelines::executor::local::read_log_from(&missing, 0)
+            .await
+            .expect("reads"),
+        (Vec::new(), 0)
+    );
 }

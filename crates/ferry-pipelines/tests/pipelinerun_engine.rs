@@ -849,12 +849,18 @@ fn a_failure_while_others_run_reports_stopping() {
     for child in world.children.iter_mut() {
         if task_name(child) == "bad" {
             let mut status = TaskRunStatus::default();
-            conditions::set_succeeded(&mut status.conditions, conditions::succeeded("False", "StepFailed", "", now));
+            conditions::set_succeeded(
+                &mut status.conditions,
+                conditions::succeeded("False", "StepFailed", "", now),
+            );
             child.status = Some(status);
         }
     }
     let plan = world.step(now, &config);
-    assert!(plan.create.is_empty(), "no new DAG task and no finally while slow runs");
+    assert!(
+        plan.create.is_empty(),
+        "no new DAG task and no finally while slow runs"
+    );
     assert_eq!(
         world.condition(),
         (
@@ -863,7 +869,10 @@ fn a_failure_while_others_run_reports_stopping() {
             "Tasks Completed: 1 (Failed: 1, Cancelled 0), Incomplete: 2, Skipped: 1".into()
         )
     );
-    assert_eq!(world.skipped(), [("later".to_string(), "PipelineRun was stopping".to_string())]);
+    assert_eq!(
+        world.skipped(),
+        [("later".to_string(), "PipelineRun was stopping".to_string())]
+    );
     world.run_to_end(&config, |_| Outcome::Succeed(vec![]));
     assert!(world.children.iter().any(|c| task_name(c) == "report"));
     assert_eq!(world.condition().1, "Failed");

@@ -2,10 +2,15 @@
 //! concurrent writers, list of 10,000 objects, resident memory with 10,000 objects, and the same write
 //! load against a local etcd (Debian's `etcd-server`, if installed) in the same run.
 //!
-//! Run: `cargo bench -p ferry-store --bench store_throughput`.
-//! Environment: `FERRY_BENCH_OBJECTS` (default 10000), `FERRY_BENCH_WRITERS` (default 16),
-//! `FERRY_BENCH_ROUNDS` (default 3; Ferry and etcd alternate, medians reported), `FERRY_BENCH_ETCD=0` skips etcd, `FERRY_BENCH_ETCD_CHECK_PERF=l` also runs `etcdctl check perf --load=l`
-//! (about a minute).
+//! Run: `cargo bench -p ferry-store --bench store_throughput`. Environment:
+//! - `FERRY_BENCH_OBJECTS` (default 10000), `FERRY_BENCH_WRITERS` (default 16);
+//! - `FERRY_BENCH_ROUNDS` (default 3): Ferry and etcd alternate round by round and medians are reported,
+//!   so load from other processes on the machine hits both alike;
+//! - `FERRY_BENCH_ETCD=0` skips etcd. Otherwise etcd is driven through its HTTP/JSON gateway (no gRPC stack
+//!   in Ferry's dependency tree), which costs etcd extra CPU and so flatters Ferry;
+//! - `FERRY_BENCH_ETCD_GRPC=<binary>` also drives etcd over native gRPC with `tools/etcd-grpc-bench` (a
+//!   separate crate, as it needs protoc to build): the fair comparison;
+//! - `FERRY_BENCH_ETCD_CHECK_PERF=l` also runs `etcdctl check perf --load=l` (about a minute).
 
 use std::{
     path::Path,
@@ -399,6 +404,43 @@ async fn bench_etcd(round: usize, objects: usize, writers: usize) -> BenchResult
     })
 }
 
+/// The same load through native gRPC, by the `tools/etcd-grpc-bench` load generator at `program`.
+async fn bench_etcd_grpc(
+    program: &str,
+    round: usize,
+    objects: usize,
+    writers: usize,
+) -> BenchResult<WriteRates> {
+    let output = tokio::process::Command::new(program)
+        .args([
+            ETCD_CLIENT,
+            &objects.to_string(),
+            &writers.to_string(),
+            &format!("/grpc/r{round}/cm-"),
+        ])
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "{program} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let rate = |phase: &str| -> BenchResult<f64> {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(phase))
+            .and_then(|rate| rate.trim().parse().ok())
+            .ok_or_else(|| format!("{program} printed no `{phase}` rate: {stdout}").into())
+    };
+    Ok(WriteRates {
+        creates: rate("creates ")?,
+        updates: rate("updates ")?,
+    })
+}
+
 fn median(mut sample: Vec<f64>) -> f64 {
     sample.sort_by(f64::total_cmp);
     sample.get(sample.len() / 2).copied().unwrap_or(0.0)
@@ -498,7 +540,9 @@ fn main() -> BenchResult<()> {
                 }
             }
         };
-        let (mut full, mut normal, mut etcd_rates) = (Vec::new(), Vec::new(), Vec::new());
+        let grpc_program = std::env::var("FERRY_BENCH_ETCD_GRPC").ok();
+        let (mut full, mut normal, mut etcd_rates, mut grpc_rates) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             let path = dir.path().join(format!("ferry-Full-{round}.db"));
             let rates = bench_ferry(&path, Synchronous::Full, objects, writers).await?;
@@ -521,6 +565,14 @@ fn main() -> BenchResult<()> {
                     rates.creates, rates.updates
                 );
                 etcd_rates.push(rates);
+                if let Some(program) = &grpc_program {
+                    let rates = bench_etcd_grpc(program, round, objects, writers).await?;
+                    println!(
+                        "round {round}: etcd (native gRPC)   {:>9.0} puts/s     {:>9.0} overwrites/s",
+                        rates.creates, rates.updates
+                    );
+                    grpc_rates.push(rates);
+                }
             }
         }
         let medians = |rates: &[WriteRates]| {
@@ -555,16 +607,37 @@ fn main() -> BenchResult<()> {
                 normal.1 / etcd.1
             );
         }
+        if !grpc_rates.is_empty() {
+            let etcd = medians(&grpc_rates);
+            println!(
+                "median etcd 3.4 gRPC:      {:>9.0} puts/s     {:>9.0} overwrites/s",
+                etcd.0, etcd.1
+            );
+            println!(
+                "ratio ferry FULL / gRPC:   {:>9.2} creates    {:>9.2} updates",
+                full.0 / etcd.0,
+                full.1 / etcd.1
+            );
+            println!(
+                "ratio ferry NORMAL / gRPC: {:>9.2} creates    {:>9.2} updates",
+                normal.0 / etcd.0,
+                normal.1 / etcd.1
+            );
+        }
         if etcd.is_some()
             && let Ok(load) = std::env::var("FERRY_BENCH_ETCD_CHECK_PERF")
         {
             let output = Command::new("etcdctl")
                 .args(["--endpoints", ETCD_CLIENT, "check", "perf", "--load", &load])
                 .output()?;
-            println!(
-                "etcdctl check perf --load={load}:\n{}",
-                String::from_utf8_lossy(&output.stdout)
-            );
+            // Drop the progress bar (redrawn with carriage returns); keep the verdict lines.
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let verdict: Vec<&str> = stdout
+                .split(['\r', '\n'])
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.contains(" / 60"))
+                .collect();
+            println!("etcdctl check perf --load={load}: {}", verdict.join("; "));
         }
         drop(etcd);
         BenchResult::Ok(())

@@ -27,14 +27,21 @@
 //! after a failed sync the state of the file is unknown, and reopening is the only safe way on.
 //!
 //! # Compaction
-//! The log only grows, so the writer periodically deletes rows that no longer matter: rows older than the
-//! newest `compaction_window` revisions: rows superseded by a later row that is itself older than the
-//! window, and rows that record a deletion. The latest row of a live key is never deleted, nor is anything within the
-//! window; SQLite reuses the freed pages, so the file stays bounded by (live objects + window). The work
-//! is split into chunks interleaved with write batches, so a large compaction never stalls writers for
-//! long. Watch history is separate: it lives in the in-memory [`Index`] ring and starts empty after a
-//! restart, so a watch resuming from before the restart gets [`StoreError::Compacted`] (410 Gone) and
-//! re-lists, exactly as a client of a restarted kube-apiserver does.
+//! The log only grows, so the writer periodically deletes, below `current revision - compaction_window`
+//! (the compaction revision), the rows superseded by a later row that is itself at or below that
+//! revision, and the rows that record a deletion. The latest row of a live key is never deleted, nor is
+//! any row above the compaction revision, so the state at the compaction revision stays complete. SQLite
+//! reuses the freed pages, so the file stays bounded by (live objects + window). The work is split into
+//! chunks interleaved with write batches, so a large compaction never stalls writers for long.
+//!
+//! Watch history is separate: it lives in the in-memory [`Index`] ring and starts empty after a restart,
+//! so a watch resuming from before the restart gets [`StoreError::Compacted`] (410 Gone) and re-lists,
+//! as with a restarted kube-apiserver, whose watch cache also starts at the current revision.
+//!
+//! # One process at a time
+//! The database is opened with `locking_mode=EXCLUSIVE`: a second process (or a second `open`) on the same
+//! file fails instead of writing behind the first one's in-memory index. Inspect the file with `sqlite3`
+//! while Ferry is stopped.
 
 use std::{
     collections::HashMap,

@@ -260,6 +260,7 @@ async fn reconcile_replicaset(
     rs: Arc<ReplicaSet>,
     ctx: Arc<PodOwnerContext>,
 ) -> Result<Action, ReconcileError> {
+    tracing::debug!(replicaset = %rs.name_any(), "waiting for pod cache");
     ctx.pods
         .wait_until_ready()
         .await
@@ -271,6 +272,15 @@ async fn reconcile_replicaset(
     let pods = in_namespace(&ctx.pods, &namespace);
     let settled = ctx.expectations.satisfied(&key, now, |e| pod_confirmed(e, &pods));
     let plan = replicaset::plan(&rs, &pods, now)?;
+    tracing::debug!(
+        replicaset = %key,
+        generation = ?rs.metadata.generation,
+        replicas = ?rs.spec.as_ref().and_then(|s| s.replicas),
+        settled,
+        create = plan.create,
+        delete = plan.delete.len(),
+        "sync replicaset"
+    );
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let uid = rs.metadata.uid.clone().unwrap_or_default();
     if settled {
@@ -377,6 +387,7 @@ async fn reconcile_deployment(
     }
     let pods = in_namespace(&ctx.pods, &namespace);
     let plan = deployment::plan(&d, &replica_sets, &pods, now)?;
+    tracing::debug!(deployment = %key, actions = ?plan.actions.len(), "sync deployment");
     let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
     for action in &plan.actions {
         match action {
@@ -543,7 +554,7 @@ async fn drain<K: std::fmt::Debug, E: std::fmt::Display>(
     results
         .for_each(|result| {
             if let Err(error) = result {
-                tracing::debug!(controller = name, %error, "controller event");
+                tracing::debug!(controller = name, %error, "controller error");
             }
             futures::future::ready(())
         })

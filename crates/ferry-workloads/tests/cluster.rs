@@ -27,6 +27,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = Arc::new(ferry_store::MemStore::default());
         let mut config = ferry_apiserver::Config::new(

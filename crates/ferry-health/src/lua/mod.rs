@@ -171,9 +171,36 @@ struct Budget {
     timed_out: Cell<bool>,
 }
 
+/// A fast non-cryptographic hasher for the chunk cache (FxHash's mixing step, 8 bytes at a time):
+/// scripts are hashed on every evaluation, and SipHash over a kilobyte of text costs more than
+/// running a small script. Cache keys are trusted configuration, so flooding is not a concern.
+#[derive(Default, Clone, Copy)]
+struct ScriptHasher(u64);
+
+impl std::hash::Hasher for ScriptHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+        for byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type ChunkCache = HashMap<String, Function, std::hash::BuildHasherDefault<ScriptHasher>>;
+
 struct Vm {
     lua: Lua,
-    chunks: HashMap<String, Function>,
+    chunks: ChunkCache,
     env_meta_open: Table,
     env_meta_restricted: Table,
     hooks: Table,
@@ -353,7 +380,7 @@ impl Vm {
             .call((BASE_FUNCTIONS, timed_out, print, TIMEOUT_MARKER))?;
         Ok(Vm {
             lua,
-            chunks: HashMap::new(),
+            chunks: ChunkCache::default(),
             env_meta_open,
             env_meta_restricted,
             lazy_meta: hooks.get("lazy_meta")?,
@@ -384,7 +411,6 @@ impl Vm {
         Ok(function)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn execute(
         &mut self,
         script: &str,

@@ -356,3 +356,9 @@ fn lazy_obj_behaves_like_a_plain_table() {
     health("setmetatable = nil rawset = nil return nil", &obj).unwrap();
     assert_eq!(expr("obj.metadata.name", &obj), "x");
 }
+
+#[test]
+fn wrapped_pairs_reports_errors_like_pairs() {
+    let err = health("for k in pairs(obj.nothing) do end", &json!({})).unwrap_err();
+    assert!(err.to_string().contains("bad argument #1 to 'pairs' (table expected, got nil)"), "{err}");
+}

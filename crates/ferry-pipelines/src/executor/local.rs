@@ -42,12 +42,20 @@ pub struct LocalExecutorConfig {
     pub volumes_dir: PathBuf,
     /// Mounted read-only at `/ferry/bin`, first on `PATH`.
     pub tools_dir: Option<PathBuf>,
+    /// Single executables bind-mounted read-only as `/ferry/bin/<name>` (e.g. `argocd`,
+    /// `tkn` and `ferry` → Ferry's binary, which dispatches on its invoked name; `kubectl` →
+    /// the host's). Files are mounted, not symlinked, because the sandbox's root shows only
+    /// the host's root filesystem, not other mounts a symlink might point into.
+    pub tools: BTreeMap<String, PathBuf>,
     /// Mounted read-only at `/ferry/kubeconfig`; `KUBECONFIG` points at it.
     pub kubeconfig: Option<PathBuf>,
     /// Each step's log is cut after this many bytes.
     pub max_log_bytes: u64,
     /// Keep TaskRun directories after the attempt (debugging).
     pub keep_run_dirs: bool,
+    /// The in-namespace setup program and its leading arguments (`ferry sandbox-init`, or
+    /// this crate's `ferry-sandbox-init`); `None` uses the slower shell-script setup.
+    pub init_program: Option<Vec<String>>,
 }
 
 impl LocalExecutorConfig {
@@ -58,9 +66,11 @@ impl LocalExecutorConfig {
             logs_dir: data_dir.join("pipelines/logs"),
             volumes_dir: data_dir.join("pipelines/volumes"),
             tools_dir: None,
+            tools: BTreeMap::new(),
             kubeconfig: None,
             max_log_bytes: 10 * 1024 * 1024,
             keep_run_dirs: false,
+            init_program: None,
         }
     }
 
@@ -351,7 +361,7 @@ impl<S: ObjectSource> LocalExecutor<S> {
         let mut env: Vec<(String, String)> = vec![
             (
                 "PATH".into(),
-                if self.config.tools_dir.is_some() {
+                if self.config.tools_dir.is_some() || !self.config.tools.is_empty() {
                     format!("{TOOLS_MOUNT}:{SANDBOX_PATH}")
                 } else {
                     SANDBOX_PATH.into()
@@ -512,20 +522,24 @@ impl<S: ObjectSource> LocalExecutor<S> {
         };
         let tekton = attempt.run_dir.join("tekton");
         let setup = async {
-            for dir in [
-                "root",
-                "upper",
-                "workspace",
-                "tekton/results",
-                "tekton/home",
-                "tekton/scripts",
-                "tekton/steps",
-                "tekton/run",
-            ] {
-                tokio::fs::create_dir_all(attempt.run_dir.join(dir))
-                    .await
-                    .map_err(|e| failure(format!("creating sandbox: {e}")))?;
-            }
+            let run_dir = attempt.run_dir.clone();
+            blocking(move || {
+                for dir in [
+                    "root",
+                    "upper",
+                    "workspace",
+                    "tekton/results",
+                    "tekton/home",
+                    "tekton/scripts",
+                    "tekton/steps",
+                    "tekton/run",
+                ] {
+                    std::fs::create_dir_all(run_dir.join(dir))?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| failure(format!("creating sandbox: {e}")))?;
             let mut volumes: BTreeMap<String, HostVolume> = BTreeMap::new();
             for volume in &prepared.spec.volumes {
                 volumes.insert(
@@ -566,28 +580,38 @@ impl<S: ObjectSource> LocalExecutor<S> {
             }
             let step_status = tekton.join("run").join(index.to_string()).join("status");
             let prepared_step = async {
-                tokio::fs::create_dir_all(&step_status)
+                let script_file = step.script.as_ref().map(|script| {
+                    let file = format!("script-{index}-{}", safe_component(&step_name));
+                    (
+                        tekton.join("scripts").join(&file),
+                        file,
+                        script_file_contents(script),
+                    )
+                });
+                {
+                    let step_status = step_status.clone();
+                    let steps_dir = tekton.join("steps");
+                    let link_name = container.clone();
+                    let script_file = script_file.clone();
+                    blocking(move || {
+                        std::fs::create_dir_all(&step_status)?;
+                        let target = format!("../run/{index}/status");
+                        let _ = std::os::unix::fs::symlink(&target, steps_dir.join(&link_name));
+                        let _ = std::os::unix::fs::symlink(&target, steps_dir.join(index.to_string()));
+                        if let Some((host_path, _, contents)) = script_file {
+                            use std::os::unix::fs::PermissionsExt;
+                            std::fs::write(&host_path, contents)?;
+                            std::fs::set_permissions(&host_path, std::fs::Permissions::from_mode(0o755))?;
+                        }
+                        Ok(())
+                    })
                     .await
-                    .map_err(|e| failure(format!("creating sandbox: {e}")))?;
-                let link = tekton.join("steps").join(&container);
-                let _ = tokio::fs::symlink(format!("../run/{index}/status"), &link).await;
-                let _ = tokio::fs::symlink(
-                    format!("../run/{index}/status"),
-                    tekton.join("steps").join(index.to_string()),
-                )
-                .await;
+                    .map_err(|e| failure(format!("preparing step {container:?}: {e}")))?;
+                }
                 let env = self
                     .step_env(attempt.namespace, step, &format!("step {container:?}"))
                     .await?;
-                let mut command: Vec<String> = if let Some(script) = &step.script {
-                    let file = format!("script-{index}-{}", safe_component(&step_name));
-                    let host_path = tekton.join("scripts").join(&file);
-                    tokio::fs::write(&host_path, script_file_contents(script))
-                        .await
-                        .map_err(|e| failure(format!("writing script: {e}")))?;
-                    set_executable(&host_path)
-                        .await
-                        .map_err(|e| failure(format!("writing script: {e}")))?;
+                let mut command: Vec<String> = if let Some((_, file, _)) = &script_file {
                     std::iter::once(format!("/tekton/scripts/{file}"))
                         .chain(step.args.iter().cloned())
                         .collect()
@@ -615,6 +639,16 @@ impl<S: ObjectSource> LocalExecutor<S> {
                     mounts.push(BindMount {
                         source: tools.clone(),
                         target: TOOLS_MOUNT.into(),
+                        read_only: true,
+                    });
+                }
+                for (name, path) in &self.config.tools {
+                    if name.is_empty() || name.contains('/') {
+                        continue;
+                    }
+                    mounts.push(BindMount {
+                        source: path.clone(),
+                        target: format!("{TOOLS_MOUNT}/{name}"),
                         read_only: true,
                     });
                 }
@@ -665,6 +699,7 @@ impl<S: ObjectSource> LocalExecutor<S> {
                 };
                 Ok::<_, TaskRunFailure>((
                     sandbox::command_line(
+                        self.config.init_program.as_deref(),
                         &attempt.run_dir.join("root"),
                         &attempt.run_dir.join("upper"),
                         &mounts,
@@ -846,6 +881,15 @@ impl<S: ObjectSource> LocalExecutor<S> {
     }
 }
 
+/// Runs blocking file-system work on the blocking pool (one hop instead of one per call).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 /// Kills a step's sandbox: first the PID namespace's init (the `unshare` process's child;
 /// the kernel then kills every process in the namespace), then `unshare` itself. Killing
 /// only `unshare` would rely on `--kill-child`, which races with a kill right after spawn.
@@ -871,12 +915,6 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     if cancel.wait_for(|c| *c).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-#[cfg(unix)]
-async fn set_executable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).await
 }
 
 enum ProcessEnd {

@@ -1,6 +1,7 @@
 //! Executors run a prepared TaskRun's steps. [`local`] runs them as sandboxed host
 //! processes (the embedded default); the Pod executor for real clusters comes later.
 
+pub mod init;
 pub mod local;
 pub mod sandbox;
 

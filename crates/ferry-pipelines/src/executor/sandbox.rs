@@ -34,7 +34,6 @@ mkdir "$upper/u" "$upper/w"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$upper/u,workdir=$upper/w" "$root"
 mount --rbind /dev "$root/dev"
 mount -t proc proc "$root/proc"
-mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 while [ "$1" != "--" ]; do
   mode=$1; src=$2; dst=$3; shift 3
   if [ -d "$src" ]; then
@@ -64,7 +63,11 @@ fn running_as_root() -> bool {
 
 /// The `unshare` command line that runs `command` in a sandbox rooted at `root_dir`
 /// (an empty directory) with `upper_dir` (another empty directory) for the tmpfs.
+///
+/// `init` is the in-namespace setup program ([`super::init`], e.g. `ferry sandbox-init`);
+/// without one, a shell script with `mount`/`chroot` does the same, more slowly.
 pub fn command_line(
+    init: Option<&[String]>,
     root_dir: &Path,
     upper_dir: &Path,
     mounts: &[BindMount],
@@ -83,13 +86,16 @@ pub fn command_line(
     if !running_as_root() {
         argv.push("--map-root-user".into());
     }
-    argv.extend([
-        "--".into(),
-        "/bin/sh".into(),
-        "-c".into(),
-        SETUP.into(),
-        "ferry-sandbox".into(),
-    ]);
+    argv.push("--".into());
+    match init {
+        Some(program) if !program.is_empty() => argv.extend(program.iter().cloned()),
+        _ => argv.extend([
+            "/bin/sh".into(),
+            "-c".into(),
+            SETUP.into(),
+            "ferry-sandbox".into(),
+        ]),
+    }
     argv.push(root_dir.display().to_string());
     argv.push(upper_dir.display().to_string());
     for mount in mounts {
@@ -110,6 +116,7 @@ mod tests {
     #[test]
     fn mounts_and_command_are_passed_as_arguments_not_interpolated() {
         let argv = command_line(
+            None,
             Path::new("/s/root"),
             Path::new("/s/upper"),
             &[BindMount {
@@ -140,5 +147,22 @@ mod tests {
             ]
         );
         assert!(argv.contains(&"--kill-child".to_string()));
+        let init = ["/usr/bin/ferry".to_string(), "sandbox-init".to_string()];
+        let argv = command_line(
+            Some(&init),
+            Path::new("/r"),
+            Path::new("/u"),
+            &[],
+            "/",
+            &["true".into()],
+        );
+        let start = argv
+            .iter()
+            .position(|a| a == "/usr/bin/ferry")
+            .expect("init program");
+        assert_eq!(
+            &argv[start..],
+            ["/usr/bin/ferry", "sandbox-init", "/r", "/u", "--", "/", "true"]
+        );
     }
 }

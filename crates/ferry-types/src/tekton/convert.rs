@@ -60,10 +60,15 @@ fn object_version(kind: &'static str, value: &Value) -> Result<ApiVersion, Conve
     let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or(V1);
     let found = value.get("kind").and_then(Value::as_str).unwrap_or(kind);
     if found != kind {
-        return Err(ConvertError::WrongKind { kind, found: found.to_string() });
+        return Err(ConvertError::WrongKind {
+            kind,
+            found: found.to_string(),
+        });
     }
-    ApiVersion::parse(api_version)
-        .ok_or_else(|| ConvertError::UnsupportedVersion { kind, api_version: api_version.to_string() })
+    ApiVersion::parse(api_version).ok_or_else(|| ConvertError::UnsupportedVersion {
+        kind,
+        api_version: api_version.to_string(),
+    })
 }
 
 fn decode<T: DeserializeOwned>(kind: &'static str, value: Value) -> Result<T, ConvertError> {
@@ -87,9 +92,10 @@ macro_rules! parse_and_render {
         pub fn $parse(value: Value) -> Result<(v1::$ty, ApiVersion), ConvertError> {
             match object_version($kind, &value)? {
                 ApiVersion::V1 => Ok((decode::<v1::$ty>($kind, value)?, ApiVersion::V1)),
-                ApiVersion::V1beta1 => {
-                    Ok(($up(decode::<v1beta1::$ty>($kind, value)?), ApiVersion::V1beta1))
-                }
+                ApiVersion::V1beta1 => Ok((
+                    $up(decode::<v1beta1::$ty>($kind, value)?),
+                    ApiVersion::V1beta1,
+                )),
             }
         }
 
@@ -109,7 +115,14 @@ macro_rules! parse_and_render {
 }
 
 parse_and_render!(parse_task, render_task, "Task", Task, task_to_v1, task_to_v1beta1);
-parse_and_render!(parse_pipeline, render_pipeline, "Pipeline", Pipeline, pipeline_to_v1, pipeline_to_v1beta1);
+parse_and_render!(
+    parse_pipeline,
+    render_pipeline,
+    "Pipeline",
+    Pipeline,
+    pipeline_to_v1,
+    pipeline_to_v1beta1
+);
 parse_and_render!(
     parse_pipeline_run,
     render_pipeline_run,
@@ -118,7 +131,14 @@ parse_and_render!(
     pipeline_run_to_v1,
     pipeline_run_to_v1beta1
 );
-parse_and_render!(parse_task_run, render_task_run, "TaskRun", TaskRun, task_run_to_v1, task_run_to_v1beta1);
+parse_and_render!(
+    parse_task_run,
+    render_task_run,
+    "TaskRun",
+    TaskRun,
+    task_run_to_v1,
+    task_run_to_v1beta1
+);
 
 // ---- shared bodies ----------------------------------------------------------------------
 
@@ -183,12 +203,25 @@ pub fn task_spec_to_v1beta1(mut spec: TaskSpec) -> TaskSpec {
 
 fn task_ref_to_v1(mut task_ref: TaskRef) -> TaskRef {
     if let Some(Value::String(bundle)) = task_ref.extra.remove("bundle") {
-        let kind = task_ref.kind.clone().unwrap_or_else(|| "Task".to_string()).to_lowercase();
+        let kind = task_ref
+            .kind
+            .clone()
+            .unwrap_or_else(|| "Task".to_string())
+            .to_lowercase();
         task_ref.resolver = Some("bundles".to_string());
         task_ref.params = vec![
-            Param { name: "bundle".into(), value: ParamValue::String(bundle) },
-            Param { name: "name".into(), value: ParamValue::String(std::mem::take(&mut task_ref.name)) },
-            Param { name: "kind".into(), value: ParamValue::String(kind) },
+            Param {
+                name: "bundle".into(),
+                value: ParamValue::String(bundle),
+            },
+            Param {
+                name: "name".into(),
+                value: ParamValue::String(std::mem::take(&mut task_ref.name)),
+            },
+            Param {
+                name: "kind".into(),
+                value: ParamValue::String(kind),
+            },
         ];
     }
     task_ref
@@ -196,23 +229,46 @@ fn task_ref_to_v1(mut task_ref: TaskRef) -> TaskRef {
 
 fn pipeline_task_map(task: PipelineTask, spec_fn: fn(TaskSpec) -> TaskSpec, up: bool) -> PipelineTask {
     PipelineTask {
-        task_spec: task.task_spec.map(|embedded| EmbeddedTask { metadata: embedded.metadata, spec: spec_fn(embedded.spec) }),
-        task_ref: if up { task.task_ref.map(task_ref_to_v1) } else { task.task_ref },
+        task_spec: task.task_spec.map(|embedded| EmbeddedTask {
+            metadata: embedded.metadata,
+            spec: spec_fn(embedded.spec),
+        }),
+        task_ref: if up {
+            task.task_ref.map(task_ref_to_v1)
+        } else {
+            task.task_ref
+        },
         ..task
     }
 }
 
 /// v1beta1 PipelineSpec → v1 PipelineSpec.
 pub fn pipeline_spec_to_v1(mut spec: PipelineSpec) -> PipelineSpec {
-    spec.tasks = spec.tasks.into_iter().map(|t| pipeline_task_map(t, task_spec_to_v1, true)).collect();
-    spec.finally = spec.finally.into_iter().map(|t| pipeline_task_map(t, task_spec_to_v1, true)).collect();
+    spec.tasks = spec
+        .tasks
+        .into_iter()
+        .map(|t| pipeline_task_map(t, task_spec_to_v1, true))
+        .collect();
+    spec.finally = spec
+        .finally
+        .into_iter()
+        .map(|t| pipeline_task_map(t, task_spec_to_v1, true))
+        .collect();
     spec
 }
 
 /// v1 PipelineSpec → v1beta1 PipelineSpec.
 pub fn pipeline_spec_to_v1beta1(mut spec: PipelineSpec) -> PipelineSpec {
-    spec.tasks = spec.tasks.into_iter().map(|t| pipeline_task_map(t, task_spec_to_v1beta1, false)).collect();
-    spec.finally = spec.finally.into_iter().map(|t| pipeline_task_map(t, task_spec_to_v1beta1, false)).collect();
+    spec.tasks = spec
+        .tasks
+        .into_iter()
+        .map(|t| pipeline_task_map(t, task_spec_to_v1beta1, false))
+        .collect();
+    spec.finally = spec
+        .finally
+        .into_iter()
+        .map(|t| pipeline_task_map(t, task_spec_to_v1beta1, false))
+        .collect();
     spec
 }
 
@@ -261,7 +317,9 @@ pub fn pipeline_to_v1beta1(pipeline: v1::Pipeline) -> v1beta1::Pipeline {
 // ---- PipelineRun ------------------------------------------------------------------------
 
 fn child_references_from_embedded_map(map: &Value, kind: &str) -> Vec<ChildStatusReference> {
-    let Some(entries) = map.as_object() else { return Vec::new() };
+    let Some(entries) = map.as_object() else {
+        return Vec::new();
+    };
     entries
         .iter()
         .map(|(name, entry)| ChildStatusReference {
@@ -427,7 +485,11 @@ fn task_run_status_to_v1(status: v1beta1::TaskRunStatus) -> v1::TaskRunStatus {
         start_time: status.start_time,
         completion_time: status.completion_time,
         steps: status.steps,
-        retries_status: status.retries_status.into_iter().map(task_run_status_to_v1).collect(),
+        retries_status: status
+            .retries_status
+            .into_iter()
+            .map(task_run_status_to_v1)
+            .collect(),
         results: status.task_results,
         artifacts: None,
         sidecars: status.sidecars,
@@ -451,7 +513,11 @@ fn task_run_status_to_v1beta1(status: v1::TaskRunStatus) -> v1beta1::TaskRunStat
         start_time: status.start_time,
         completion_time: status.completion_time,
         steps: status.steps,
-        retries_status: status.retries_status.into_iter().map(task_run_status_to_v1beta1).collect(),
+        retries_status: status
+            .retries_status
+            .into_iter()
+            .map(task_run_status_to_v1beta1)
+            .collect(),
         task_results: status.results,
         sidecars: status.sidecars,
         task_spec: status.task_spec.map(task_spec_to_v1beta1),

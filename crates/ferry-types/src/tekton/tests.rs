@@ -22,13 +22,22 @@ fn v1beta1_pipeline_run_converts_renamed_fields_to_v1() {
     });
     let (v1run, version) = parse_pipeline_run(run).expect("parses");
     assert_eq!(version, ApiVersion::V1beta1);
-    assert_eq!(v1run.spec.timeouts.as_ref().and_then(|t| t.pipeline.as_deref()), Some("1h30m0s"));
+    assert_eq!(
+        v1run.spec.timeouts.as_ref().and_then(|t| t.pipeline.as_deref()),
+        Some("1h30m0s")
+    );
     let template = v1run.spec.task_run_template.as_ref().expect("template");
     assert_eq!(template.service_account_name.as_deref(), Some("builder"));
-    assert_eq!(v1run.spec.task_run_specs[0].service_account_name.as_deref(), Some("sa2"));
+    assert_eq!(
+        v1run.spec.task_run_specs[0].service_account_name.as_deref(),
+        Some("sa2")
+    );
     assert_eq!(v1run.spec.task_run_specs[0].step_specs.len(), 1);
     assert_eq!(v1run.spec.params[0].value, ParamValue::String("3".into()));
-    assert_eq!(v1run.spec.params[1].value, ParamValue::Array(vec!["x".into(), "y".into()]));
+    assert_eq!(
+        v1run.spec.params[1].value,
+        ParamValue::Array(vec!["x".into(), "y".into()])
+    );
     assert_eq!(v1run.spec.params[2].value.param_type(), ParamType::Object);
     let status = v1run.status.as_ref().expect("status");
     assert_eq!(status.results[0].name, "r");
@@ -60,9 +69,15 @@ fn step_resources_and_unknown_fields_survive_a_round_trip() {
         }
     });
     let (v1task, _) = parse_task(task.clone()).expect("parses");
-    assert_eq!(v1task.spec.steps[0].compute_resources, Some(json!({"limits": {"cpu": "1"}})));
+    assert_eq!(
+        v1task.spec.steps[0].compute_resources,
+        Some(json!({"limits": {"cpu": "1"}}))
+    );
     let v1json = render_task(&v1task, ApiVersion::V1);
-    assert_eq!(v1json["spec"]["steps"][0]["computeResources"]["limits"]["cpu"], "1");
+    assert_eq!(
+        v1json["spec"]["steps"][0]["computeResources"]["limits"]["cpu"],
+        "1"
+    );
     assert_eq!(v1json["spec"]["futureField"]["x"], 1);
     let back = render_task(&v1task, ApiVersion::V1beta1);
     assert_eq!(back, task);
@@ -105,8 +120,10 @@ fn parse_rejects_wrong_kind_and_version() {
     assert!(err.to_string().contains("tekton.dev/v1alpha1"), "{err}");
     let err = parse_task(json!({"apiVersion": "tekton.dev/v1", "kind": "Pipeline"})).expect_err("rejects");
     assert!(matches!(err, ConvertError::WrongKind { .. }));
-    let err = parse_task_run(json!({"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "x"},
-        "spec": {"params": [{"name": "p", "value": [[1]]}]}}))
+    let err = parse_task_run(
+        json!({"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "x"},
+        "spec": {"params": [{"name": "p", "value": [[1]]}]}}),
+    )
     .expect_err("rejects");
     assert!(err.to_string().contains("TaskRun \"x\""), "{err}");
 }
@@ -115,8 +132,19 @@ fn parse_rejects_wrong_kind_and_version() {
 fn crds_match_tekton_names_versions_and_columns() {
     let crds = crds();
     assert_eq!(crds.len(), 4);
-    let names: Vec<&str> = crds.iter().filter_map(|c| c["metadata"]["name"].as_str()).collect();
-    assert_eq!(names, ["tasks.tekton.dev", "pipelines.tekton.dev", "pipelineruns.tekton.dev", "taskruns.tekton.dev"]);
+    let names: Vec<&str> = crds
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "tasks.tekton.dev",
+            "pipelines.tekton.dev",
+            "pipelineruns.tekton.dev",
+            "taskruns.tekton.dev"
+        ]
+    );
     for crd in &crds {
         assert_eq!(crd["apiVersion"], "apiextensions.k8s.io/v1");
         let versions = crd["spec"]["versions"].as_array().expect("versions");
@@ -126,17 +154,31 @@ fn crds_match_tekton_names_versions_and_columns() {
             .filter_map(|v| v["name"].as_str())
             .collect();
         assert_eq!(storage, ["v1"]);
-        assert!(versions.iter().all(|v| v["served"] == true && v["subresources"]["status"] == json!({})));
-        assert_eq!(crd["spec"]["names"]["categories"], json!(["tekton", "tekton-pipelines"]));
-        assert_eq!(crd["spec"]["versions"][1]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-            ["x-kubernetes-preserve-unknown-fields"], true);
+        assert!(
+            versions
+                .iter()
+                .all(|v| v["served"] == true && v["subresources"]["status"] == json!({}))
+        );
+        assert_eq!(
+            crd["spec"]["names"]["categories"],
+            json!(["tekton", "tekton-pipelines"])
+        );
+        assert_eq!(
+            crd["spec"]["versions"][1]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
     }
     assert_eq!(crds[2]["spec"]["names"]["shortNames"], json!(["pr", "prs"]));
     assert_eq!(crds[3]["spec"]["names"]["shortNames"], json!(["tr", "trs"]));
     assert!(crds[0]["spec"]["names"].get("shortNames").is_none());
-    let columns = crds[2]["spec"]["versions"][1]["additionalPrinterColumns"].as_array().expect("columns");
+    let columns = crds[2]["spec"]["versions"][1]["additionalPrinterColumns"]
+        .as_array()
+        .expect("columns");
     let column_names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(column_names, ["Succeeded", "Reason", "StartTime", "CompletionTime"]);
+    assert_eq!(
+        column_names,
+        ["Succeeded", "Reason", "StartTime", "CompletionTime"]
+    );
     // Every CRD parses as the typed Kubernetes object.
     for crd in crds {
         let typed: Result<
@@ -154,7 +196,10 @@ fn param_spec_type_inference_follows_tekton() {
         (json!({"name": "a", "default": ["x"]}), ParamType::Array),
         (json!({"name": "a", "default": {"k": "v"}}), ParamType::Object),
         (json!({"name": "a", "properties": {"k": {}}}), ParamType::Object),
-        (json!({"name": "a", "type": "array", "default": "x"}), ParamType::Array),
+        (
+            json!({"name": "a", "type": "array", "default": "x"}),
+            ParamType::Array,
+        ),
         (json!({"name": "a", "default": "x"}), ParamType::String),
     ];
     for (spec, expected) in cases {

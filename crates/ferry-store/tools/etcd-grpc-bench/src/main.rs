@@ -26,7 +26,9 @@ async fn main() -> Result<(), Error> {
                 let prefix = prefix.clone();
                 tokio::spawn(async move {
                     for i in (writer..objects).step_by(writers) {
-                        client.put(format!("{prefix}{i:05}"), vec![fill; 1024], None).await?;
+                        client
+                            .put(format!("{prefix}{i:05}"), vec![fill; 1024], None)
+                            .await?;
                     }
                     Ok::<_, etcd_client::Error>(())
                 })
