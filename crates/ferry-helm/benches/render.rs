@@ -106,7 +106,11 @@ fn as_process(program: &Path, chart_dir: &Path, iterations: usize) -> Option<(Du
             .ok()?;
         samples.push(start.elapsed());
         if !out.status.success() {
-            eprintln!("{} failed: {}", program.display(), String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "{} failed: {}",
+                program.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             return None;
         }
     }
@@ -139,12 +143,22 @@ fn main() {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let ferry = std::env::var_os("FERRY_BIN")
+    let mut ferry = std::env::var_os("FERRY_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| target.join("release/ferry"));
+    if !ferry.is_file() {
+        // `cargo build --release -p ferry-helm --example template`
+        let stand_in = target.join("release/examples/template");
+        if stand_in.is_file() {
+            eprintln!("ferry binary not found; measuring the `template` example process instead");
+            ferry = stand_in;
+        }
+    }
 
     let charts = ["helm-create".to_string(), largest_corpus_chart()];
-    println!("| chart | ferry in-process (render) | ferry in-process (load+render) | ferry process | ferry peak RSS | helm process | helm peak RSS |");
+    println!(
+        "| chart | ferry in-process (render) | ferry in-process (load+render) | ferry process | ferry peak RSS | helm process | helm peak RSS |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for chart in charts {
         let dir = corpus().join(&chart);
@@ -154,12 +168,17 @@ fn main() {
         let show = |p: &Option<(Duration, Option<u64>)>| match p {
             Some((t, rss)) => (
                 ms(*t),
-                rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a".to_string()),
+                rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                    .unwrap_or_else(|| "n/a".to_string()),
             ),
             None => ("n/a".to_string(), "n/a".to_string()),
         };
         let (fp, fr) = show(&ferry_process);
         let (hp, hr) = show(&helm_process);
-        println!("| {chart} | {} | {} | {fp} | {fr} | {hp} | {hr} |", ms(render_only), ms(load_render));
+        println!(
+            "| {chart} | {} | {} | {fp} | {fr} | {hp} | {hr} |",
+            ms(render_only),
+            ms(load_render)
+        );
     }
 }

@@ -353,7 +353,7 @@ struct IgnoreRule {
     dir_only: bool,
     /// Match against the full path (rule had a `/`) or the base name.
     full_path: bool,
-    matcher: regex::Regex,
+    pattern: Vec<char>,
 }
 
 impl IgnoreRules {
@@ -373,14 +373,12 @@ impl IgnoreRules {
             let rule = rule.trim_end_matches('/');
             let rule = rule.strip_prefix('/').unwrap_or(rule);
             let full_path = rule.contains('/');
-            if let Ok(matcher) = go_path_match_regex(rule) {
-                rules.push(IgnoreRule {
-                    negate,
-                    dir_only,
-                    full_path,
-                    matcher,
-                });
-            }
+            rules.push(IgnoreRule {
+                negate,
+                dir_only,
+                full_path,
+                pattern: rule.chars().collect(),
+            });
         }
         IgnoreRules { rules }
     }
@@ -393,7 +391,8 @@ impl IgnoreRules {
                 continue;
             }
             let subject = if rule.full_path { path } else { base };
-            if rule.matcher.is_match(subject) {
+            let name: Vec<char> = subject.chars().collect();
+            if go_path_match(&rule.pattern, &name) {
                 return !rule.negate;
             }
         }
@@ -412,44 +411,80 @@ impl IgnoreRules {
     }
 }
 
-/// Go's `filepath.Match` pattern as a regex (`*` and `?` stop at `/`).
-fn go_path_match_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    let mut re = String::from("^");
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '*' => re.push_str("[^/]*"),
-            '?' => re.push_str("[^/]"),
-            '[' => {
-                let mut j = i + 1;
-                re.push('[');
-                if matches!(chars.get(j), Some('^') | Some('!')) {
-                    re.push('^');
-                    j += 1;
+/// Go's `filepath.Match`: `*` and `?` never match `/`, `[...]`/`[^...]`
+/// classes with ranges, `\\` escapes. A malformed pattern matches nothing.
+pub fn go_path_match(pattern: &[char], name: &[char]) -> bool {
+    match pattern.first() {
+        None => name.is_empty(),
+        Some('*') => {
+            let rest = &pattern[1..];
+            // Try every split that keeps `*` within one path segment.
+            for i in 0..=name.len() {
+                if i > 0 && name[i - 1] == '/' {
+                    break;
                 }
-                while j < chars.len() && chars[j] != ']' {
-                    if chars[j] == '[' || chars[j] == '\\' {
-                        re.push('\\');
-                    }
-                    re.push(chars[j]);
-                    j += 1;
-                }
-                re.push(']');
-                i = j;
-            }
-            '\\' => {
-                if let Some(c) = chars.get(i + 1) {
-                    re.push_str(&regex::escape(&c.to_string()));
-                    i += 1;
+                if go_path_match(rest, &name[i..]) {
+                    return true;
                 }
             }
-            c => re.push_str(&regex::escape(&c.to_string())),
+            false
         }
-        i += 1;
+        Some('?') => match name.first() {
+            Some(c) if *c != '/' => go_path_match(&pattern[1..], &name[1..]),
+            _ => false,
+        },
+        Some('[') => {
+            let Some(&c) = name.first() else {
+                return false;
+            };
+            let mut i = 1;
+            let negated = matches!(pattern.get(i), Some('^') | Some('!'));
+            if negated {
+                i += 1;
+            }
+            let mut matched = false;
+            let mut first = true;
+            loop {
+                let Some(&p) = pattern.get(i) else {
+                    return false;
+                };
+                if p == ']' && !first {
+                    i += 1;
+                    break;
+                }
+                first = false;
+                let (lo, next) = if p == '\\' {
+                    match pattern.get(i + 1) {
+                        Some(&e) => (e, i + 2),
+                        None => return false,
+                    }
+                } else {
+                    (p, i + 1)
+                };
+                if pattern.get(next) == Some(&'-') && pattern.get(next + 1).is_some_and(|h| *h != ']') {
+                    let hi = pattern.get(next + 1).copied().unwrap_or(lo);
+                    if lo <= c && c <= hi {
+                        matched = true;
+                    }
+                    i = next + 2;
+                } else {
+                    if lo == c {
+                        matched = true;
+                    }
+                    i = next;
+                }
+            }
+            matched != negated && c != '/' && go_path_match(&pattern[i..], &name[1..])
+        }
+        Some('\\') => match (pattern.get(1), name.first()) {
+            (Some(p), Some(c)) if p == c => go_path_match(&pattern[2..], &name[1..]),
+            _ => false,
+        },
+        Some(p) => match name.first() {
+            Some(c) if c == p => go_path_match(&pattern[1..], &name[1..]),
+            _ => false,
+        },
     }
-    re.push('$');
-    regex::Regex::new(&re)
 }
 
 #[cfg(test)]

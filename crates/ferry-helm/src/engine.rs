@@ -655,7 +655,7 @@ fn install_engine_funcs(
 
     // Templates defined inside `tpl` strings are visible to `include` while
     // that `tpl` runs: the innermost extended set is on top of this stack.
-    let overlays: Arc<Mutex<Vec<Template>>> = Arc::new(Mutex::new(Vec::new()));
+    let overlays: Arc<Mutex<Vec<Arc<Template>>>> = Arc::new(Mutex::new(Vec::new()));
 
     let include_holder = holder.clone();
     let depth = Arc::clone(include_depth);
@@ -676,17 +676,15 @@ fn install_engine_funcs(
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .last()
                 .cloned();
-            let template = match overlay {
+            let Some(holder) = include_holder.upgrade() else {
+                return Err(err("include: template set is gone"));
+            };
+            let template: &Template = match &overlay {
                 Some(t) => t,
-                None => {
-                    let Some(holder) = include_holder.upgrade() else {
-                        return Err(err("include: template set is gone"));
-                    };
-                    let Some(template) = holder.get() else {
-                        return Err(err("include: template set is not initialised"));
-                    };
-                    template.clone()
-                }
+                None => match holder.get() {
+                    Some(t) => t,
+                    None => return Err(err("include: template set is not initialised")),
+                },
             };
             if template.lookup(&name).is_none() {
                 return Err(err(format!(
@@ -743,8 +741,8 @@ fn install_engine_funcs(
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .last()
                 .cloned();
-            let base = match base {
-                Some(t) => t,
+            let base: Template = match base {
+                Some(t) => (*t).clone(),
                 None => {
                     let Some(holder) = tpl_holder.upgrade() else {
                         return Err(err("tpl: template set is gone"));
@@ -768,10 +766,11 @@ fn install_engine_funcs(
             let result = if level >= MAX_INCLUDE_DEPTH {
                 Err(TemplateError::Exec("tpl: nesting too deep".to_string()))
             } else {
+                let set = Arc::new(set);
                 tpl_overlays
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(set.clone());
+                    .push(Arc::clone(&set));
                 let r = set.execute_template_to_string(&key, &data);
                 tpl_overlays
                     .lock()

@@ -1025,31 +1025,111 @@ pub(crate) fn install(funcs: &mut FuncMap, state: &Arc<State>) {
             Ok(Value::Bool(str_arg(arg("osIsAbs", a, 0)?).starts_with('/')))
         }),
         // --- dates ---
-        ("now", |_, _| Ok(s(jiff::Timestamp::now().to_string()))),
-        ("date", |_, a| {
+        ("now", |st, _| Ok(time_value(st, jiff::Timestamp::now()))),
+        ("date", |st, a| {
             exact("date", a, 2)?;
-            Ok(s(format_date(&str_arg(&a[0]), &a[1])))
+            Ok(s(format_date(st, &str_arg(&a[0]), &a[1], None)))
         }),
-        ("dateInZone", |_, a| {
+        ("dateInZone", |st, a| {
             exact("dateInZone", a, 3)?;
-            Ok(s(format_date(&str_arg(&a[0]), &a[1])))
+            Ok(s(format_date(st, &str_arg(&a[0]), &a[1], Some(&str_arg(&a[2])))))
         }),
-        ("htmlDate", |_, a| {
-            Ok(s(format_date("2006-01-02", arg("htmlDate", a, 0)?)))
+        ("date_in_zone", |st, a| {
+            exact("date_in_zone", a, 3)?;
+            Ok(s(format_date(st, &str_arg(&a[0]), &a[1], Some(&str_arg(&a[2])))))
         }),
-        ("htmlDateInZone", |_, a| {
-            Ok(s(format_date("2006-01-02", arg("htmlDateInZone", a, 0)?)))
+        ("htmlDate", |st, a| {
+            Ok(s(format_date(st, "2006-01-02", arg("htmlDate", a, 0)?, None)))
         }),
-        ("unixEpoch", |_, a| {
-            Ok(s(date_of(arg("unixEpoch", a, 0)?)
+        ("htmlDateInZone", |st, a| {
+            exact("htmlDateInZone", a, 2)?;
+            Ok(s(format_date(st, "2006-01-02", &a[0], Some(&str_arg(&a[1])))))
+        }),
+        ("unixEpoch", |st, a| {
+            Ok(s(date_of(st, arg("unixEpoch", a, 0)?)
                 .map(|t| t.as_second().to_string())
                 .unwrap_or_default()))
+        }),
+        ("toDate", |st, a| to_date(st, a, false)),
+        ("mustToDate", |st, a| to_date(st, a, true)),
+        ("dateModify", |st, a| date_modify(st, a, false)),
+        ("date_modify", |st, a| date_modify(st, a, false)),
+        ("mustDateModify", |st, a| date_modify(st, a, true)),
+        ("ago", |st, a| {
+            let then = date_of(st, arg("ago", a, 0)?).unwrap_or_else(jiff::Timestamp::now);
+            let nanos = jiff::Timestamp::now().as_nanosecond() - then.as_nanosecond();
+            // Rounded to the second, as Sprig does.
+            Ok(s(go_duration((nanos / 1_000_000_000) * 1_000_000_000)))
+        }),
+        ("duration", |_, a| {
+            let secs = match arg("duration", a, 0)? {
+                Value::String(text) => text.trim().parse::<i64>().unwrap_or(0),
+                Value::Int(n) => *n,
+                _ => 0,
+            };
+            Ok(s(go_duration(i128::from(secs) * 1_000_000_000)))
+        }),
+        ("durationRound", |st, a| {
+            let value = arg("durationRound", a, 0)?;
+            let nanos: i128 = match value {
+                Value::String(text) => parse_go_duration(text).unwrap_or(0),
+                Value::Int(n) => i128::from(*n),
+                other => match date_of(st, other) {
+                    Some(t) if matches!(other, Value::Map(_)) => {
+                        jiff::Timestamp::now().as_nanosecond() - t.as_nanosecond()
+                    }
+                    _ => 0,
+                },
+            };
+            Ok(s(duration_round(nanos)))
         }),
         // --- misc ---
         ("fromYamlArrayMust", |_, _| {
             Err(err("function \"fromYamlArrayMust\" not defined"))
         }),
         ("getHostByName", |_, _| Ok(s(""))),
+        ("hello", |_, _| Ok(s("Hello!"))),
+        ("genPrivateKey", |_, a| crate::certs::gen_private_key(a)),
+        ("genCA", |_, a| crate::certs::gen_ca(a, false)),
+        ("genCAWithKey", |_, a| crate::certs::gen_ca(a, true)),
+        ("genSelfSignedCert", |st, a| {
+            crate::certs::gen_self_signed(st, a, false)
+        }),
+        ("genSelfSignedCertWithKey", |st, a| {
+            crate::certs::gen_self_signed(st, a, true)
+        }),
+        ("genSignedCert", |st, a| crate::certs::gen_signed(st, a, false)),
+        ("genSignedCertWithKey", |st, a| {
+            crate::certs::gen_signed(st, a, true)
+        }),
+        ("buildCustomCert", |_, a| crate::certs::build_custom_cert(a)),
+        ("trimall", |_, a| {
+            exact("trimall", a, 2)?;
+            let cut: Vec<char> = str_arg(&a[0]).chars().collect();
+            Ok(s(str_arg(&a[1]).trim_matches(|c| cut.contains(&c))))
+        }),
+        ("mustFromJson", |_, a| {
+            let text = str_arg(arg("mustFromJson", a, 0)?);
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) => Ok(json::from_serde(&v)),
+                Err(e) => Err(err(e.to_string())),
+            }
+        }),
+        ("randBytes", |_, a| {
+            use rand::RngCore;
+            let n = to_i64(arg("randBytes", a, 0)?).clamp(0, 1_000_000) as usize;
+            let mut bytes = vec![0u8; n];
+            rand::rng().fill_bytes(&mut bytes);
+            Ok(s(base64::engine::general_purpose::STANDARD.encode(bytes)))
+        }),
+        ("encryptAES", |_, a| {
+            exact("encryptAES", a, 2)?;
+            Ok(s(encrypt_aes(&str_arg(&a[0]), &str_arg(&a[1]))))
+        }),
+        ("decryptAES", |_, a| {
+            exact("decryptAES", a, 2)?;
+            decrypt_aes(&str_arg(&a[0]), &str_arg(&a[1])).map(s).map_err(err)
+        }),
         ("urlParse", |_, a| {
             Ok(map(url_parse(&str_arg(arg("urlParse", a, 0)?))))
         }),
@@ -1076,28 +1156,7 @@ pub(crate) fn install(funcs: &mut FuncMap, state: &Arc<State>) {
 }
 
 /// Sprig functions Ferry does not implement yet: calling one fails loudly.
-const NOT_IMPLEMENTED: &[&str] = &[
-    "genCA",
-    "genCAWithKey",
-    "genSelfSignedCert",
-    "genSelfSignedCertWithKey",
-    "genSignedCert",
-    "genSignedCertWithKey",
-    "genPrivateKey",
-    "derivePassword",
-    "buildCustomCert",
-    "encryptAES",
-    "decryptAES",
-    "randBytes",
-    "dateModify",
-    "mustDateModify",
-    "ago",
-    "duration",
-    "durationRound",
-    "toDate",
-    "mustToDate",
-    "semverCompareMust",
-];
+const NOT_IMPLEMENTED: &[&str] = &["derivePassword"];
 
 fn deep(state: &State, args: &[Value]) -> Vec<Value> {
     args.iter()
@@ -1739,33 +1798,61 @@ pub(crate) fn path_clean(p: &str) -> String {
     }
 }
 
-fn date_of(v: &Value) -> Option<jiff::Timestamp> {
-    match v {
-        Value::Int(n) => jiff::Timestamp::from_second(*n).ok(),
-        Value::Float(f) => jiff::Timestamp::from_second(*f as i64).ok(),
+/// Key under which a Go `time.Time` value keeps its instant.
+const TIME_KEY: &str = "\u{0}time";
+
+/// A Go `time.Time`: a map holding the instant, printed as Go prints times.
+fn time_value(state: &State, ts: jiff::Timestamp) -> Value {
+    let mut m = GoMap::new();
+    m.insert(
+        Arc::from(TIME_KEY),
+        Value::Int(ts.as_nanosecond().clamp(i64::MIN as i128, i64::MAX as i128) as i64),
+    );
+    let value = Value::Map(Arc::new(m));
+    let zoned = ts.to_zoned(jiff::tz::TimeZone::UTC);
+    let mut text = zoned.strftime("%Y-%m-%d %H:%M:%S").to_string();
+    let nanos = zoned.subsec_nanosecond();
+    if nanos != 0 {
+        text.push_str(format!(".{nanos:09}").trim_end_matches('0'));
+    }
+    text.push_str(" +0000 UTC");
+    state.tag(&value, crate::state::Special::Stringer(Arc::from(text)));
+    value
+}
+
+fn date_of(state: &State, v: &Value) -> Option<jiff::Timestamp> {
+    match state.current(v) {
+        Value::Map(m) => match m.get(TIME_KEY) {
+            Some(Value::Int(n)) => jiff::Timestamp::from_nanosecond(i128::from(*n)).ok(),
+            _ => None,
+        },
+        Value::Int(n) => jiff::Timestamp::from_second(n).ok(),
+        Value::Float(f) => jiff::Timestamp::from_second(f as i64).ok(),
         Value::String(text) => text.parse::<jiff::Timestamp>().ok(),
         _ => None,
     }
 }
 
 /// Go's reference-time layout → strftime, for the common layout tokens.
-fn format_date(layout: &str, v: &Value) -> String {
-    let Some(ts) = date_of(v).or_else(|| Some(jiff::Timestamp::now())) else {
-        return String::new();
-    };
-    let zoned = ts.to_zoned(jiff::tz::TimeZone::UTC);
+fn go_layout_to_strftime(layout: &str) -> String {
     let mapping: &[(&str, &str)] = &[
         ("2006", "%Y"),
+        ("Z07:00", "%:z"),
+        ("-07:00", "%:z"),
+        ("-0700", "%z"),
         ("01", "%m"),
         ("02", "%d"),
         ("15", "%H"),
+        ("03", "%I"),
         ("04", "%M"),
         ("05", "%S"),
+        ("January", "%B"),
         ("Jan", "%b"),
+        ("Monday", "%A"),
         ("Mon", "%a"),
         ("MST", "%Z"),
-        ("-07:00", "%:z"),
-        ("-0700", "%z"),
+        ("PM", "%p"),
+        ("06", "%y"),
     ];
     let mut fmt = String::new();
     let mut rest = layout;
@@ -1787,7 +1874,211 @@ fn format_date(layout: &str, v: &Value) -> String {
         }
         rest = cs.as_str();
     }
-    zoned.strftime(&fmt).to_string()
+    fmt
+}
+
+fn format_date(state: &State, layout: &str, v: &Value, zone: Option<&str>) -> String {
+    let ts = date_of(state, v).unwrap_or_else(jiff::Timestamp::now);
+    let tz = zone
+        .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let zoned = ts.to_zoned(tz);
+    let fmt = go_layout_to_strftime(layout);
+    // A literal "Z" offset is written for UTC by Go's Z07:00.
+    let out = zoned.strftime(&fmt).to_string();
+    if layout.contains("Z07:00") && zoned.offset().seconds() == 0 {
+        return out.replace("+00:00", "Z");
+    }
+    out
+}
+
+fn to_date(state: &State, a: &[Value], must: bool) -> FResult {
+    exact("toDate", a, 2)?;
+    let fmt = go_layout_to_strftime(&str_arg(&a[0]));
+    let text = str_arg(&a[1]);
+    let parsed = jiff::Zoned::strptime(&fmt, &text)
+        .map(|z| z.timestamp())
+        .or_else(|_| {
+            jiff::civil::DateTime::strptime(&fmt, &text)
+                .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC))
+                .map(|z| z.timestamp())
+        })
+        .or_else(|_| {
+            jiff::civil::Date::strptime(&fmt, &text)
+                .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+                .map(|z| z.timestamp())
+        });
+    match parsed {
+        Ok(ts) => Ok(time_value(state, ts)),
+        Err(e) if must => Err(err(format!("parsing time {text:?}: {e}"))),
+        Err(_) => Ok(time_value(state, jiff::Timestamp::UNIX_EPOCH)),
+    }
+}
+
+fn date_modify(state: &State, a: &[Value], must: bool) -> FResult {
+    exact("dateModify", a, 2)?;
+    let modifier = str_arg(&a[0]);
+    let Some(ts) = date_of(state, &a[1]) else {
+        return Err(err("dateModify: not a time"));
+    };
+    match parse_go_duration(&modifier) {
+        Some(nanos) => {
+            let moved = jiff::Timestamp::from_nanosecond(ts.as_nanosecond() + nanos).unwrap_or(ts);
+            Ok(time_value(state, moved))
+        }
+        None if must => Err(err(format!("time: invalid duration {}", go_quote(&modifier)))),
+        None => Ok(time_value(state, ts)),
+    }
+}
+
+/// Go's `time.ParseDuration` (`1h30m`, `-1.5h`, `300ms`), in nanoseconds.
+fn parse_go_duration(text: &str) -> Option<i128> {
+    let (negative, mut rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if number_len == 0 {
+            return None;
+        }
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale: f64 = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    let nanos = total.round() as i128;
+    Some(if negative { -nanos } else { nanos })
+}
+
+/// Go's `time.Duration.String()`.
+fn go_duration(nanos: i128) -> String {
+    if nanos == 0 {
+        return "0s".to_string();
+    }
+    let negative = nanos < 0;
+    let u = nanos.unsigned_abs();
+    let mut out = String::new();
+    if u < 1_000_000_000 {
+        // Sub-second: the largest unit that keeps a leading digit.
+        let (unit, scale) = if u < 1_000 {
+            ("ns", 1u128)
+        } else if u < 1_000_000 {
+            ("µs", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        out.push_str(&trim_fraction(u, scale));
+        out.push_str(unit);
+    } else {
+        let hours = u / 3_600_000_000_000;
+        let minutes = (u / 60_000_000_000) % 60;
+        let sec_nanos = u % 60_000_000_000;
+        if hours > 0 {
+            out.push_str(&format!("{hours}h"));
+        }
+        if hours > 0 || minutes > 0 {
+            out.push_str(&format!("{minutes}m"));
+        }
+        out.push_str(&trim_fraction(sec_nanos, 1_000_000_000));
+        out.push('s');
+    }
+    if negative {
+        out.insert(0, '-');
+    }
+    out
+}
+
+fn trim_fraction(value: u128, scale: u128) -> String {
+    let whole = value / scale;
+    let frac = value % scale;
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = scale.to_string().len() - 1;
+    let frac_text = format!("{frac:0digits$}");
+    format!("{whole}.{}", frac_text.trim_end_matches('0'))
+}
+
+/// Sprig's `durationRound`: the largest whole unit (y, mo, d, h, m, s).
+fn duration_round(nanos: i128) -> String {
+    let u = nanos.unsigned_abs();
+    let hour: u128 = 3_600_000_000_000;
+    let units: [(u128, &str); 6] = [
+        (hour * 24 * 365, "y"),
+        (hour * 24 * 30, "mo"),
+        (hour * 24, "d"),
+        (hour, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+    ];
+    for (size, suffix) in units {
+        if u > size {
+            return format!("{}{suffix}", u / size);
+        }
+    }
+    "0s".to_string()
+}
+
+/// Sprig's `encryptAES`: AES-256-CBC, key = password zero-padded to 32
+/// bytes, random IV prepended, PKCS#7 padding, base64.
+fn encrypt_aes(password: &str, plaintext: &str) -> String {
+    use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    for (slot, byte) in key.iter_mut().zip(password.as_bytes()) {
+        *slot = *byte;
+    }
+    let mut iv = [0u8; 16];
+    rand::rng().fill_bytes(&mut iv);
+    let cipher = cbc::Encryptor::<aes::Aes256>::new(&key.into(), &iv.into());
+    let ciphertext = cipher.encrypt_padded_vec_mut::<Pkcs7>(plaintext.as_bytes());
+    let mut out = iv.to_vec();
+    out.extend(ciphertext);
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
+fn decrypt_aes(password: &str, encoded: &str) -> Result<String, String> {
+    use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_bytes())
+        .map_err(|e| e.to_string())?;
+    if data.len() < 16 || data.len() % 16 != 0 {
+        return Err("decryptAES: ciphertext is not a multiple of the block size".to_string());
+    }
+    let mut key = [0u8; 32];
+    for (slot, byte) in key.iter_mut().zip(password.as_bytes()) {
+        *slot = *byte;
+    }
+    let (iv, body) = data.split_at(16);
+    let mut iv_block = [0u8; 16];
+    iv_block.copy_from_slice(iv);
+    let cipher = cbc::Decryptor::<aes::Aes256>::new(&key.into(), &iv_block.into());
+    let plain = cipher
+        .decrypt_padded_vec_mut::<Pkcs7>(body)
+        .map_err(|_| "decryptAES: bad padding".to_string())?;
+    Ok(String::from_utf8_lossy(&plain).into_owned())
 }
 
 fn url_parse(text: &str) -> GoMap {
@@ -1945,12 +2236,26 @@ mod tests {
     }
 
     #[test]
+    fn durations_and_dates_follow_go() {
+        assert_eq!(go_duration(95 * 1_000_000_000), "1m35s");
+        assert_eq!(go_duration(3_700 * 1_000_000_000), "1h1m40s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(500_000_000), "500ms");
+        assert_eq!(parse_go_duration("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(duration_round(parse_go_duration("2h10m5s").unwrap_or(0)), "2h");
+        assert_eq!(call("duration", &[s("95")]), s("1m35s"));
+        assert_eq!(call("hello", &[]), s("Hello!"));
+        let secret = call("encryptAES", &[s("pw"), s("plain text")]);
+        assert_eq!(call("decryptAES", &[s("pw"), secret]), s("plain text"));
+    }
+
+    #[test]
     fn unimplemented_functions_fail_loudly() {
         let state = State::new_shared();
         let mut funcs = FuncMap::new();
         install(&mut funcs, &state);
-        let f = funcs.get("genCA").expect("registered");
+        let f = funcs.get("derivePassword").expect("registered");
         let e = f(&[]).expect_err("must fail").to_string();
-        assert!(e.contains("genCA"), "{e}");
+        assert!(e.contains("derivePassword"), "{e}");
     }
 }

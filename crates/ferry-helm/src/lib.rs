@@ -8,6 +8,7 @@
 //! - [`argo::render_application_source`] for an Argo CD `spec.source.helm`.
 
 pub mod argo;
+mod certs;
 pub mod chart;
 pub mod engine;
 pub mod files;

@@ -46,7 +46,20 @@ fn exercise(source: &str) {
 fn mangled_templates_never_panic() {
     let templates = corpus_templates();
     assert!(templates.len() > 20, "corpus found");
-    let inserts = ["{{", "}}", "|", "(", ")", "$", ".", "\"", "{{-", "-}}", "{{ end }}", "{{ else }}"];
+    let inserts = [
+        "{{",
+        "}}",
+        "|",
+        "(",
+        ")",
+        "$",
+        ".",
+        "\"",
+        "{{-",
+        "-}}",
+        "{{ end }}",
+        "{{ else }}",
+    ];
     let mut runs = 0;
     for text in &templates {
         let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(17).collect();
@@ -63,9 +76,37 @@ fn mangled_templates_never_panic() {
 #[test]
 fn hostile_set_strings_never_panic() {
     let cases = [
-        "", "=", ",", "a", "a=", "a.b", "a..b=c", ".a=b", "a[", "a[]", "a[x]=1", "a[-1]=1", "a[99999999999]=1",
-        "a[0][", "a[0].=1", "a={", "a={,}", "a={}", "a=}", "\\", "a\\", "a=\\", "a=b\\", "a[0]=1,a.b=2",
-        "a.b=1,a[0]=2", "a=1,a.b=2", "{\"a\":", "a={\"x\"", "a=[1,", "💥=☃", "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.aa.bb.cc.dd.ee.ff=1",
+        "",
+        "=",
+        ",",
+        "a",
+        "a=",
+        "a.b",
+        "a..b=c",
+        ".a=b",
+        "a[",
+        "a[]",
+        "a[x]=1",
+        "a[-1]=1",
+        "a[99999999999]=1",
+        "a[0][",
+        "a[0].=1",
+        "a={",
+        "a={,}",
+        "a={}",
+        "a=}",
+        "\\",
+        "a\\",
+        "a=\\",
+        "a=b\\",
+        "a[0]=1,a.b=2",
+        "a.b=1,a[0]=2",
+        "a=1,a.b=2",
+        "{\"a\":",
+        "a={\"x\"",
+        "a=[1,",
+        "💥=☃",
+        "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.aa.bb.cc.dd.ee.ff=1",
     ];
     for text in cases {
         for kind in [SetKind::Typed, SetKind::String, SetKind::Json, SetKind::Literal] {

@@ -92,6 +92,36 @@ fn main() {
         }
         println!("creation → first step output:        {}", summary(first));
 
+        // 1b. one TaskRun end to end (sandbox set-up, step, teardown, status)
+        let mut single = Vec::new();
+        for i in 0..20 {
+            let task_run = ferry_types::tekton::v1::TaskRun {
+                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                    name: Some(format!("single-{i}")),
+                    namespace: Some("default".into()),
+                    ..Default::default()
+                },
+                spec: ferry_types::tekton::v1::TaskRunSpec {
+                    task_spec: pipeline_run("x", 1, false, "true")
+                        .spec
+                        .pipeline_spec
+                        .and_then(|p| p.tasks.into_iter().next())
+                        .and_then(|t| t.task_spec)
+                        .map(|t| t.spec),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let (_cancel, cancel_rx) = tokio::sync::watch::channel(false);
+            let started = Instant::now();
+            let _ = ferry_pipelines::local_run::execute_task_run(
+                &executor, &catalog, task_run, &config, cancel_rx, None,
+            )
+            .await;
+            single.push(started.elapsed());
+        }
+        println!("one TaskRun, end to end:              {}", summary(single));
+
         // 2. 10-task chain
         let mut chain = Vec::new();
         for i in 0..5 {

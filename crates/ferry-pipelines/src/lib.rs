@@ -14,6 +14,7 @@
 //! object was created with.
 
 pub mod conditions;
+pub mod controller;
 pub mod dag;
 pub mod duration;
 pub mod executor;

@@ -61,12 +61,21 @@ pub async fn execute_task_run<S: ObjectSource>(
 ) -> TaskRun {
     if run.spec.status.as_deref() == Some("TaskRunCancelled") {
         let name = run.metadata.name.clone().unwrap_or_default();
-        let extra = run.spec.status_message.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
+        let extra = run
+            .spec
+            .status_message
+            .as_deref()
+            .map(|m| format!(" {m}"))
+            .unwrap_or_default();
         let failure = TaskRunFailure {
             reason: conditions::task_run::CANCELLED,
             message: format!("TaskRun {name:?} was cancelled.{extra}"),
         };
-        run.status = Some(taskrun::failed_status(run.status.as_ref(), &failure, Timestamp::now()));
+        run.status = Some(taskrun::failed_status(
+            run.status.as_ref(),
+            &failure,
+            Timestamp::now(),
+        ));
         return run;
     }
     let (spec, task_name) = match resolve_task(catalog, &run) {

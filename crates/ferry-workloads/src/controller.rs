@@ -12,9 +12,10 @@ use futures::{FutureExt, StreamExt, stream};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Pod, Service};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -142,9 +143,10 @@ async fn create_pods(
     pod: &Pod,
     count: i32,
     expectations: &Expectations,
-    owner_key: &str,
-    owner_kind: &'static str,
+    owner: (&str, &'static str, &ObjectReference),
+    events: &Events,
 ) -> Result<(), ReconcileError> {
+    let (owner_key, owner_kind, regarding) = owner;
     let mut remaining = count;
     let mut batch = 1;
     while remaining > 0 {
@@ -157,14 +159,31 @@ async fn create_pods(
             .await;
         let mut created = Vec::new();
         let mut failure = None;
+        let mut names = Vec::new();
         for result in results {
             match result {
-                Ok(p) => created.push(Expected::Created { name: p.name_any() }),
+                Ok(p) => {
+                    names.push(p.name_any());
+                    created.push(Expected::Created { name: p.name_any() });
+                }
                 Err(err) => failure = failure.or(Some(err)),
             }
         }
         expectations.expect(owner_key, created, Timestamp::now());
+        for name in names {
+            events
+                .publish(
+                    regarding,
+                    false,
+                    "SuccessfulCreate",
+                    format!("Created pod: {name}"),
+                )
+                .await;
+        }
         if let Some(err) = failure {
+            events
+                .publish(regarding, true, "FailedCreate", format!("Error creating: {err}"))
+                .await;
             return Err(ReconcileError::Api {
                 action: "create pod for",
                 kind: owner_kind,
@@ -183,9 +202,11 @@ async fn delete_pods(
     api: &Api<Pod>,
     pods: &[PodRef],
     expectations: &Expectations,
-    owner_key: &str,
+    owner: (&str, &ObjectReference),
+    events: &Events,
     namespace: &str,
 ) -> Result<(), ReconcileError> {
+    let (owner_key, regarding) = owner;
     for pod in pods {
         let params = DeleteParams {
             preconditions: Some(Preconditions {
@@ -195,11 +216,21 @@ async fn delete_pods(
             ..DeleteParams::default()
         };
         match api.delete(&pod.name, &params).await {
-            Ok(_) => expectations.expect(
-                owner_key,
-                [Expected::Deleted { uid: pod.uid.clone() }],
-                Timestamp::now(),
-            ),
+            Ok(_) => {
+                expectations.expect(
+                    owner_key,
+                    [Expected::Deleted { uid: pod.uid.clone() }],
+                    Timestamp::now(),
+                );
+                events
+                    .publish(
+                        regarding,
+                        false,
+                        "SuccessfulDelete",
+                        format!("Deleted pod: {}", pod.name),
+                    )
+                    .await;
+            }
             Err(err) if is_status(&err, 404) || is_status(&err, 409) => {}
             Err(err) => return Err(api_error("delete", "Pod", namespace, &pod.name)(err)),
         }
@@ -250,9 +281,83 @@ async fn set_pod_owner(
     }
 }
 
+/// Readiness of a watch cache that any number of reconciles may await at once.
+///
+/// kube-runtime's `Store::wait_until_ready` keeps only the most recent waiter's waker, so with
+/// several reconciles waiting concurrently some are never woken. One task awaits it here and
+/// broadcasts the outcome.
+#[derive(Clone)]
+struct CacheReady {
+    cache: &'static str,
+    ready: tokio::sync::watch::Receiver<bool>,
+}
+
+impl CacheReady {
+    fn watch<K>(cache: &'static str, store: Store<K>) -> CacheReady
+    where
+        K: Clone + Resource<DynamicType = ()> + Send + Sync + 'static,
+    {
+        let (tx, ready) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        CacheReady { cache, ready }
+    }
+
+    async fn wait(&self) -> Result<(), ReconcileError> {
+        let mut ready = self.ready.clone();
+        ready
+            .wait_for(|r| *r)
+            .await
+            .map(|_| ())
+            .map_err(|_| ReconcileError::CacheClosed(self.cache))
+    }
+}
+
+/// Publishes Kubernetes Events about one object (`kubectl describe` shows them).
+struct Events {
+    recorder: Recorder,
+}
+
+impl Events {
+    fn new(client: &Client, component: &str) -> Events {
+        Events {
+            recorder: Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: component.to_string(),
+                    instance: None,
+                },
+            ),
+        }
+    }
+
+    /// Best effort: a failed event write is logged, never fails the reconcile.
+    async fn publish(&self, regarding: &ObjectReference, warning: bool, reason: &str, note: String) {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_string(),
+            note: Some(note),
+            action: reason.to_string(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, regarding).await {
+            tracing::debug!(%error, reason, "publishing event failed");
+        }
+    }
+}
+
 struct PodOwnerContext {
     client: Client,
+    events: Events,
     pods: Store<Pod>,
+    pods_ready: CacheReady,
     expectations: Expectations,
 }
 
@@ -260,11 +365,7 @@ async fn reconcile_replicaset(
     rs: Arc<ReplicaSet>,
     ctx: Arc<PodOwnerContext>,
 ) -> Result<Action, ReconcileError> {
-    tracing::debug!(replicaset = %rs.name_any(), "waiting for pod cache");
-    ctx.pods
-        .wait_until_ready()
-        .await
-        .map_err(|_| ReconcileError::CacheClosed("pod"))?;
+    ctx.pods_ready.wait().await?;
     let namespace = rs.namespace().unwrap_or_default();
     let name = rs.name_any();
     let key = util::object_key(&rs.metadata);
@@ -281,25 +382,68 @@ async fn reconcile_replicaset(
         delete = plan.delete.len(),
         "sync replicaset"
     );
-    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    let uid = rs.metadata.uid.clone().unwrap_or_default();
+    let mut manage_error = None;
     if settled {
+        manage_error = manage_replicaset_pods(&ctx, &rs, &plan, &pods, &key).await.err();
+    }
+    // A failed creation or deletion shows as the ReplicaFailure condition until one succeeds.
+    let failure = manage_error.as_ref().map(|error| {
+        let reason = match error {
+            ReconcileError::Api { action, .. } if action.starts_with("delete") => "FailedDelete",
+            _ => "FailedCreate",
+        };
+        (reason, error.to_string())
+    });
+    let status = if settled {
+        replicaset::with_replica_failure(plan.status.clone(), failure, now)
+    } else {
+        plan.status.clone()
+    };
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    write_status(&rs_api, "ReplicaSet", &namespace, &name, &rs.status, &status).await?;
+    if let Some(error) = manage_error {
+        return Err(error);
+    }
+    Ok(next_action(settled, plan.requeue_after))
+}
+
+/// Adopts, releases, creates and deletes pods as the plan says.
+async fn manage_replicaset_pods(
+    ctx: &PodOwnerContext,
+    rs: &ReplicaSet,
+    plan: &replicaset::ReplicaSetPlan,
+    pods: &[Pod],
+    key: &str,
+) -> Result<(), ReconcileError> {
+    let namespace = rs.namespace().unwrap_or_default();
+    let uid = rs.metadata.uid.clone().unwrap_or_default();
+    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    {
         let owner = util::controller_ref("apps/v1", "ReplicaSet", &rs.metadata);
         for target in &plan.adopt {
-            set_pod_owner(&pod_api, &pods, target, &uid, Some(owner.clone()), &namespace).await?;
+            set_pod_owner(&pod_api, pods, target, &uid, Some(owner.clone()), &namespace).await?;
         }
         for target in &plan.release {
-            set_pod_owner(&pod_api, &pods, target, &uid, None, &namespace).await?;
+            set_pod_owner(&pod_api, pods, target, &uid, None, &namespace).await?;
         }
+        let regarding = rs.object_ref(&());
         if plan.create > 0 {
-            let pod = replicaset::pod_for(&rs);
-            create_pods(&pod_api, &pod, plan.create, &ctx.expectations, &key, "ReplicaSet").await?;
+            let pod = replicaset::pod_for(rs);
+            let owner = (key, "ReplicaSet", &regarding);
+            create_pods(&pod_api, &pod, plan.create, &ctx.expectations, owner, &ctx.events).await?;
         }
-        delete_pods(&pod_api, &plan.delete, &ctx.expectations, &key, &namespace).await?;
+        let owner = (key, &regarding);
+        delete_pods(
+            &pod_api,
+            &plan.delete,
+            &ctx.expectations,
+            owner,
+            &ctx.events,
+            &namespace,
+        )
+        .await?;
     }
-    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
-    write_status(&rs_api, "ReplicaSet", &namespace, &name, &rs.status, &plan.status).await?;
-    Ok(next_action(settled, plan.requeue_after))
+    Ok(())
 }
 
 fn next_action(settled: bool, requeue_after: Option<jiff::SignedDuration>) -> Action {
@@ -312,10 +456,7 @@ fn next_action(settled: bool, requeue_after: Option<jiff::SignedDuration>) -> Ac
 }
 
 async fn reconcile_job(job: Arc<Job>, ctx: Arc<PodOwnerContext>) -> Result<Action, ReconcileError> {
-    ctx.pods
-        .wait_until_ready()
-        .await
-        .map_err(|_| ReconcileError::CacheClosed("pod"))?;
+    ctx.pods_ready.wait().await?;
     let namespace = job.namespace().unwrap_or_default();
     let name = job.name_any();
     let key = util::object_key(&job.metadata);
@@ -327,20 +468,64 @@ async fn reconcile_job(job: Arc<Job>, ctx: Arc<PodOwnerContext>) -> Result<Actio
     }
     let plan = job::plan(&job, &pods, now);
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let regarding = job.object_ref(&());
     if plan.create > 0 {
         let pod = job::pod_for(&job);
-        create_pods(&pod_api, &pod, plan.create, &ctx.expectations, &key, "Job").await?;
+        let owner = (key.as_str(), "Job", &regarding);
+        create_pods(&pod_api, &pod, plan.create, &ctx.expectations, owner, &ctx.events).await?;
     }
-    delete_pods(&pod_api, &plan.delete, &ctx.expectations, &key, &namespace).await?;
+    let owner = (key.as_str(), &regarding);
+    delete_pods(
+        &pod_api,
+        &plan.delete,
+        &ctx.expectations,
+        owner,
+        &ctx.events,
+        &namespace,
+    )
+    .await?;
     let job_api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     write_status(&job_api, "Job", &namespace, &name, &job.status, &plan.status).await?;
+    if let Some((warning, reason, note)) = job_finish_event(job.status.as_ref(), &plan.status) {
+        ctx.events.publish(&regarding, warning, &reason, note).await;
+    }
     Ok(next_action(true, plan.requeue_after))
+}
+
+/// The event for a job that just finished: `Completed` / "Job completed", or a warning with the
+/// Failed condition's reason and message.
+fn job_finish_event(
+    previous: Option<&k8s_openapi::api::batch::v1::JobStatus>,
+    next: &k8s_openapi::api::batch::v1::JobStatus,
+) -> Option<(bool, String, String)> {
+    let finished = |status: Option<&k8s_openapi::api::batch::v1::JobStatus>, type_: &str| {
+        status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == type_ && c.status == "True"))
+            .cloned()
+    };
+    if finished(previous, "Complete").is_none() && finished(Some(next), "Complete").is_some() {
+        return Some((false, "Completed".into(), "Job completed".into()));
+    }
+    if finished(previous, "Failed").is_none()
+        && let Some(failed) = finished(Some(next), "Failed")
+    {
+        return Some((
+            true,
+            failed.reason.unwrap_or_default(),
+            failed.message.unwrap_or_default(),
+        ));
+    }
+    None
 }
 
 struct DeploymentContext {
     client: Client,
+    events: Events,
     replica_sets: Store<ReplicaSet>,
+    replica_sets_ready: CacheReady,
     pods: Store<Pod>,
+    pods_ready: CacheReady,
     expectations: Expectations,
 }
 
@@ -366,14 +551,8 @@ async fn reconcile_deployment(
     d: Arc<Deployment>,
     ctx: Arc<DeploymentContext>,
 ) -> Result<Action, ReconcileError> {
-    ctx.replica_sets
-        .wait_until_ready()
-        .await
-        .map_err(|_| ReconcileError::CacheClosed("replicaset"))?;
-    ctx.pods
-        .wait_until_ready()
-        .await
-        .map_err(|_| ReconcileError::CacheClosed("pod"))?;
+    ctx.replica_sets_ready.wait().await?;
+    ctx.pods_ready.wait().await?;
     let namespace = d.namespace().unwrap_or_default();
     let name = d.name_any();
     let key = util::object_key(&d.metadata);
@@ -389,6 +568,7 @@ async fn reconcile_deployment(
     let plan = deployment::plan(&d, &replica_sets, &pods, now)?;
     tracing::debug!(deployment = %key, actions = ?plan.actions.len(), "sync deployment");
     let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let regarding = d.object_ref(&());
     for action in &plan.actions {
         match action {
             DeploymentAction::CreateReplicaSet(rs) => {
@@ -402,6 +582,15 @@ async fn reconcile_deployment(
                         return Err(api_error("create", "ReplicaSet", &namespace, &rs_name)(err));
                     }
                 }
+                let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+                ctx.events
+                    .publish(
+                        &regarding,
+                        false,
+                        "ScalingReplicaSet",
+                        format!("Scaled up replica set {rs_name} from 0 to {replicas}"),
+                    )
+                    .await;
                 ctx.expectations
                     .expect(&key, [Expected::Created { name: rs_name }], now);
             }
@@ -426,6 +615,22 @@ async fn reconcile_deployment(
                     .patch(rs_name, &PatchParams::default(), &Patch::Merge(patch))
                     .await
                     .map_err(api_error("update", "ReplicaSet", &namespace, rs_name))?;
+                let before = replica_sets
+                    .iter()
+                    .find(|r| r.metadata.name.as_ref() == Some(rs_name))
+                    .and_then(|r| r.spec.as_ref().and_then(|s| s.replicas))
+                    .unwrap_or(0);
+                if let Some(n) = replicas.filter(|n| *n != before) {
+                    let direction = if n > before { "up" } else { "down" };
+                    ctx.events
+                        .publish(
+                            &regarding,
+                            false,
+                            "ScalingReplicaSet",
+                            format!("Scaled {direction} replica set {rs_name} from {before} to {n}"),
+                        )
+                        .await;
+                }
                 if let Some(n) = replicas {
                     ctx.expectations.expect(
                         &key,
@@ -475,16 +680,14 @@ async fn reconcile_deployment(
 struct EndpointsContext {
     client: Client,
     pods: Store<Pod>,
+    pods_ready: CacheReady,
 }
 
 async fn reconcile_service(
     service: Arc<Service>,
     ctx: Arc<EndpointsContext>,
 ) -> Result<Action, ReconcileError> {
-    ctx.pods
-        .wait_until_ready()
-        .await
-        .map_err(|_| ReconcileError::CacheClosed("pod"))?;
+    ctx.pods_ready.wait().await?;
     let namespace = service.namespace().unwrap_or_default();
     let name = service.name_any();
     if service.metadata.deletion_timestamp.is_some() {
@@ -565,6 +768,8 @@ async fn run_replicasets(client: Client, shutdown: ShutdownSignal) {
     let (pods, pod_stream) = pod_cache(&client);
     let ctx = Arc::new(PodOwnerContext {
         client: client.clone(),
+        events: Events::new(&client, "replicaset-controller"),
+        pods_ready: CacheReady::watch("pod", pods.clone()),
         pods,
         expectations: Expectations::default(),
     });
@@ -579,6 +784,8 @@ async fn run_jobs(client: Client, shutdown: ShutdownSignal) {
     let (pods, pod_stream) = pod_cache(&client);
     let ctx = Arc::new(PodOwnerContext {
         client: client.clone(),
+        events: Events::new(&client, "job-controller"),
+        pods_ready: CacheReady::watch("pod", pods.clone()),
         pods,
         expectations: Expectations::default(),
     });
@@ -606,7 +813,10 @@ async fn run_deployments(client: Client, shutdown: ShutdownSignal) {
     .default_backoff();
     let ctx = Arc::new(DeploymentContext {
         client: client.clone(),
+        events: Events::new(&client, "deployment-controller"),
+        replica_sets_ready: CacheReady::watch("replicaset", replica_sets.clone()),
         replica_sets,
+        pods_ready: CacheReady::watch("pod", pods.clone()),
         pods,
         expectations: Expectations::default(),
     });
@@ -624,6 +834,7 @@ async fn run_endpoints(client: Client, shutdown: ShutdownSignal) {
     let (pods, pod_stream) = pod_cache(&client);
     let ctx = Arc::new(EndpointsContext {
         client: client.clone(),
+        pods_ready: CacheReady::watch("pod", pods.clone()),
         pods,
     });
     let controller = Controller::new(Api::<Service>::all(client.clone()), watcher::Config::default());
@@ -782,6 +993,46 @@ mod tests {
                 "{expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn job_finish_events_fire_once_on_the_transition() {
+        use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
+        let with = |type_: &str, reason: &str, message: &str| JobStatus {
+            conditions: Some(vec![JobCondition {
+                type_: type_.into(),
+                status: "True".into(),
+                reason: Some(reason.into()),
+                message: Some(message.into()),
+                ..JobCondition::default()
+            }]),
+            ..JobStatus::default()
+        };
+        let running = JobStatus::default();
+        let complete = with(
+            "Complete",
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        );
+        let failed = with(
+            "Failed",
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        );
+        assert_eq!(
+            job_finish_event(Some(&running), &complete),
+            Some((false, "Completed".into(), "Job completed".into()))
+        );
+        assert_eq!(job_finish_event(Some(&complete), &complete), None);
+        assert_eq!(
+            job_finish_event(None, &failed),
+            Some((
+                true,
+                "BackoffLimitExceeded".into(),
+                "Job has reached the specified backoff limit".into()
+            ))
+        );
+        assert_eq!(job_finish_event(Some(&running), &running), None);
     }
 
     #[test]

@@ -163,6 +163,21 @@ fn revision_of(meta: &ObjectMeta) -> i64 {
         .unwrap_or(0)
 }
 
+fn annotation_number(rs: &ReplicaSet, key: &str) -> Option<i32> {
+    rs.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .and_then(|v| v.parse().ok())
+}
+
+/// One owned ReplicaSet in the working state: the new one or an old one by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    New,
+    Old(usize),
+}
+
 fn rs_name(rs: &ReplicaSet) -> String {
     rs.metadata.name.clone().unwrap_or_default()
 }
@@ -246,10 +261,14 @@ pub fn plan(
     }
 
     sync.check_paused_conditions();
-    if spec.paused == Some(true) {
+    let paused = spec.paused == Some(true);
+    if paused || sync.is_scaling_event() {
+        // kube-controller-manager's `sync`: scale only, no rollout step, no new ReplicaSet.
         sync.sync_new_rs_annotations();
-        sync.scale_paused();
-        sync.cleanup();
+        sync.scale();
+        if paused {
+            sync.cleanup();
+        }
         let status = sync.calculate_status();
         return Ok(sync.finish(status, None));
     }
@@ -569,29 +588,157 @@ impl Sync<'_> {
         }
     }
 
-    /// While paused only scaling happens: the single active ReplicaSet (or the new one when none
-    /// is active) follows `spec.replicas`. Proportional scaling of several active ReplicaSets is
-    /// not implemented; they are left as they are.
-    fn scale_paused(&mut self) {
-        let active_old: Vec<usize> = self
-            .old
-            .iter()
-            .enumerate()
-            .filter(|(_, rs)| spec_replicas(rs) > 0)
-            .map(|(i, _)| i)
-            .collect();
-        let new_active = self.new_rs.as_ref().is_some_and(|rs| spec_replicas(rs) > 0);
-        let new_current = self.new_rs.as_ref().map(spec_replicas);
-        match (active_old.as_slice(), new_active) {
-            ([], _) if new_current.is_some_and(|n| n != self.replicas) => {
-                self.scale_new(self.replicas);
-            }
-            ([only], false) if self.old.get(*only).map_or(0, spec_replicas) != self.replicas => {
-                let only = *only;
-                self.scale_old(only, self.replicas);
-            }
-            _ => {}
+    fn slot(&self, slot: Slot) -> Option<&ReplicaSet> {
+        match slot {
+            Slot::New => self.new_rs.as_ref(),
+            Slot::Old(index) => self.old.get(index),
         }
+    }
+
+    fn slot_replicas(&self, slot: Slot) -> i32 {
+        self.slot(slot).map_or(0, spec_replicas)
+    }
+
+    fn scale_slot(&mut self, slot: Slot, replicas: i32) {
+        match slot {
+            Slot::New => self.scale_new(replicas),
+            Slot::Old(index) => self.scale_old(index, replicas),
+        }
+    }
+
+    fn slots(&self) -> Vec<Slot> {
+        self.new_rs
+            .iter()
+            .map(|_| Slot::New)
+            .chain((0..self.old.len()).map(Slot::Old))
+            .collect()
+    }
+
+    /// `isScalingEvent`: an active ReplicaSet was last sized for a different `spec.replicas`.
+    fn is_scaling_event(&self) -> bool {
+        self.all()
+            .filter(|rs| spec_replicas(rs) > 0)
+            .filter_map(|rs| annotation_number(rs, DESIRED_REPLICAS))
+            .any(|desired| desired != self.replicas)
+    }
+
+    /// kube-controller-manager's `scale`: one active (or the latest) ReplicaSet follows
+    /// `spec.replicas`; a saturated new ReplicaSet retires the old ones; otherwise, under
+    /// RollingUpdate, replicas are added or removed across the active ReplicaSets in proportion
+    /// to their size (largest first; leftovers go to the first).
+    fn scale(&mut self) {
+        let active: Vec<Slot> = self
+            .slots()
+            .into_iter()
+            .filter(|slot| self.slot_replicas(*slot) > 0)
+            .collect();
+        let active_or_latest = match active.as_slice() {
+            [] if self.new_rs.is_some() => Some(Slot::New),
+            [] => self.old.len().checked_sub(1).map(Slot::Old),
+            [only] => Some(*only),
+            _ => None,
+        };
+        if let Some(slot) = active_or_latest {
+            if self.slot_replicas(slot) != self.replicas {
+                self.scale_slot(slot, self.replicas);
+            }
+            return;
+        }
+        let saturated = self.new_rs.as_ref().is_some_and(|rs| {
+            spec_replicas(rs) == self.replicas
+                && annotation_number(rs, DESIRED_REPLICAS) == Some(self.replicas)
+                && status_of(rs).2 == self.replicas
+        });
+        if saturated {
+            for slot in active {
+                if slot != Slot::New {
+                    self.scale_slot(slot, 0);
+                }
+            }
+            return;
+        }
+        if self.strategy.recreate {
+            return;
+        }
+        let total: i32 = active.iter().map(|slot| self.slot_replicas(*slot)).sum();
+        let allowed = if self.replicas > 0 {
+            self.replicas.saturating_add(self.strategy.max_surge)
+        } else {
+            0
+        };
+        let to_add = allowed - total;
+        let mut ordered = active;
+        ordered.sort_by(|a, b| {
+            let (ra, rb) = (self.slot(*a), self.slot(*b));
+            let size = self.slot_replicas(*b).cmp(&self.slot_replicas(*a));
+            let age = match (ra, rb) {
+                (Some(x), Some(y)) => by_creation(x, y),
+                _ => std::cmp::Ordering::Equal,
+            };
+            // Growing favours newer ReplicaSets on ties, shrinking older ones.
+            size.then(if to_add > 0 { age.reverse() } else { age })
+        });
+        let mut added = 0;
+        let mut sizes: Vec<(Slot, i32)> = Vec::new();
+        for slot in &ordered {
+            let current = self.slot_replicas(*slot);
+            let share = if to_add != 0 {
+                self.proportion(*slot, to_add, added)
+            } else {
+                0
+            };
+            added += share;
+            sizes.push((*slot, current + share));
+        }
+        if to_add != 0
+            && let Some(first) = sizes.first_mut()
+        {
+            first.1 = (first.1 + to_add - added).max(0);
+        }
+        for (slot, size) in sizes {
+            let stale_annotation = self
+                .slot(slot)
+                .is_some_and(|rs| annotation_number(rs, DESIRED_REPLICAS) != Some(self.replicas));
+            if size != self.slot_replicas(slot) || stale_annotation {
+                self.scale_slot(slot, size);
+            }
+        }
+    }
+
+    /// `getProportion`: this ReplicaSet's share of the replicas being added (or removed).
+    fn proportion(&self, slot: Slot, to_add: i32, added: i32) -> i32 {
+        let current = self.slot_replicas(slot);
+        if current == 0 || to_add == 0 || to_add == added {
+            return 0;
+        }
+        let fraction = self.fraction(slot);
+        let allowed = to_add - added;
+        if to_add > 0 {
+            fraction.min(allowed)
+        } else {
+            fraction.max(allowed)
+        }
+    }
+
+    /// `getReplicaSetFraction`: how the ReplicaSet grows when the Deployment goes from the size
+    /// recorded in its max-replicas annotation to replicas + maxSurge.
+    fn fraction(&self, slot: Slot) -> i32 {
+        let current = self.slot_replicas(slot);
+        if self.replicas == 0 {
+            return -current;
+        }
+        let target = self.replicas.saturating_add(self.strategy.max_surge);
+        let annotated = self
+            .slot(slot)
+            .and_then(|rs| annotation_number(rs, MAX_REPLICAS))
+            .unwrap_or_else(|| self.d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0));
+        if annotated <= 0 {
+            return 0;
+        }
+        let size = (f64::from(current) * f64::from(target) / f64::from(annotated)).round();
+        // The product of two i32 over a positive i32 always fits in i64; clamp into i32.
+        let size = (size as i64).clamp(0, i64::from(i32::MAX));
+        i32::try_from(size).unwrap_or(i32::MAX) - current
     }
 
     /// `reconcileOldReplicaSets`: scale old ReplicaSets down without dropping below
@@ -1507,6 +1654,85 @@ mod tests {
         // DeploymentComplete holds, so the condition returns to NewReplicaSetAvailable.
         assert_eq!(progressing.reason.as_deref(), Some("NewReplicaSetAvailable"));
         assert!(resumed.actions.is_empty(), "{:?}", resumed.actions);
+    }
+
+    /// A rollout of `replicas` pods (maxSurge 1, maxUnavailable 0) interrupted right after the
+    /// new ReplicaSet got its first (surge) pod: the Deployment, its ReplicaSets, the uid counter.
+    fn mid_rollout(replicas: i32) -> (Deployment, Vec<ReplicaSet>, u32) {
+        let mut d = deployment(replicas, "v1", rolling(int(1), int(0)));
+        let (mut rses, mut seq) = (Vec::new(), 0);
+        roll_out(&mut d, &mut rses, &mut seq);
+        d.spec
+            .as_mut()
+            .unwrap()
+            .template
+            .spec
+            .as_mut()
+            .unwrap()
+            .containers[0]
+            .image = Some("v2".into());
+        let step = plan(&d, &rses, &[], at(100)).unwrap();
+        apply(&mut rses, &mut d, &step, &mut seq);
+        settle(&mut rses, false);
+        (d, rses, seq)
+    }
+
+    fn sizes(rses: &[ReplicaSet]) -> Vec<(i64, i32)> {
+        let mut out: Vec<(i64, i32)> = rses
+            .iter()
+            .map(|r| (revision_of(&r.metadata), spec_replicas(r)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn scaling_mid_rollout_is_proportional() {
+        // (new spec.replicas, want (revision, size) after one sync)
+        let cases = [
+            // +3 over 3:1 with max-replicas 4 -> 7 allowed: old 3*7/4=5.25->5, new 1*7/4=1.75->2.
+            (6, vec![(1, 5), (2, 2)]),
+            // -2: old 3*2/4=1.5->2 (-1), new 0.5->1 (0), leftover -1 to the largest (old).
+            (1, vec![(1, 1), (2, 1)]),
+            // Scaling to zero empties every ReplicaSet.
+            (0, vec![(1, 0), (2, 0)]),
+        ];
+        for (target, want) in cases {
+            let (mut d, mut rses, mut seq) = mid_rollout(3);
+            assert_eq!(sizes(&rses), vec![(1, 3), (2, 1)]);
+            d.spec.as_mut().unwrap().replicas = Some(target);
+            let step = plan(&d, &rses, &[], at(200)).unwrap();
+            assert!(
+                step.actions
+                    .iter()
+                    .all(|a| !matches!(a, DeploymentAction::CreateReplicaSet(_)))
+            );
+            apply(&mut rses, &mut d, &step, &mut seq);
+            assert_eq!(sizes(&rses), want, "scale to {target}");
+            for rs in &rses {
+                assert_eq!(annotation_number(rs, DESIRED_REPLICAS), Some(target));
+            }
+        }
+    }
+
+    #[test]
+    fn scaling_a_finished_deployment_resizes_its_only_replica_set() {
+        let mut d = deployment(3, "v1", rolling(int(1), int(0)));
+        let (mut rses, mut seq) = (Vec::new(), 0);
+        roll_out(&mut d, &mut rses, &mut seq);
+        d.spec.as_mut().unwrap().replicas = Some(5);
+        let step = plan(&d, &rses, &[], at(100)).unwrap();
+        assert!(
+            matches!(
+                step.actions.as_slice(),
+                [DeploymentAction::UpdateReplicaSet {
+                    replicas: Some(5),
+                    ..
+                }]
+            ),
+            "{:?}",
+            step.actions
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -121,6 +121,37 @@ pub fn plan(rs: &ReplicaSet, pods: &[Pod], now: Timestamp) -> Result<ReplicaSetP
         status,
         requeue_after,
     })
+}
+
+/// Sets (`Some((reason, message))`) or clears (`None`) the `ReplicaFailure` condition, as
+/// kube-controller-manager does after a failed or successful round of creations/deletions. The
+/// transition time is kept while the condition stays set.
+pub fn with_replica_failure(
+    mut status: ReplicaSetStatus,
+    failure: Option<(&str, String)>,
+    now: Timestamp,
+) -> ReplicaSetStatus {
+    let mut conditions = status.conditions.take().unwrap_or_default();
+    match failure {
+        Some((reason, message)) => {
+            let since = conditions
+                .iter()
+                .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+                .and_then(|c| c.last_transition_time.clone())
+                .unwrap_or_else(|| util::time(now));
+            conditions.retain(|c| c.type_ != "ReplicaFailure");
+            conditions.push(ReplicaSetCondition {
+                type_: "ReplicaFailure".into(),
+                status: "True".into(),
+                reason: Some(reason.to_string()),
+                message: Some(message),
+                last_transition_time: Some(since),
+            });
+        }
+        None => conditions.retain(|c| c.type_ != "ReplicaFailure"),
+    }
+    status.conditions = (!conditions.is_empty()).then_some(conditions);
+    status
 }
 
 /// The ReplicaSet status for its active pods (kube-controller-manager's `calculateStatus`).
@@ -383,6 +414,25 @@ mod tests {
         assert_eq!(names(&plan.release), vec!["stray"]);
         assert_eq!(plan.create, 1);
         assert_eq!(plan.status.replicas, 1);
+    }
+
+    #[test]
+    fn replica_failure_condition_is_set_kept_and_cleared() {
+        let failed = with_replica_failure(
+            ReplicaSetStatus::default(),
+            Some(("FailedCreate", "pods \"x\" is forbidden".into())),
+            at(10),
+        );
+        let cond = &failed.conditions.as_ref().unwrap()[0];
+        assert_eq!(
+            (cond.type_.as_str(), cond.status.as_str(), cond.reason.as_deref()),
+            ("ReplicaFailure", "True", Some("FailedCreate"))
+        );
+        let again = with_replica_failure(failed.clone(), Some(("FailedCreate", "later".into())), at(20));
+        let cond = &again.conditions.as_ref().unwrap()[0];
+        assert_eq!(cond.last_transition_time, Some(util::time(at(10))));
+        assert_eq!(cond.message.as_deref(), Some("later"));
+        assert_eq!(with_replica_failure(again, None, at(30)).conditions, None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use ferry_kubelet::runtime::{Kubelet, KubeletConfig};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
@@ -82,9 +83,12 @@ impl Cluster {
                 .expect("controllers task");
         }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        self.controllers = Some(tokio::spawn(ferry_workloads::run_all(self.client.clone(), async move {
-            let _ = stopped.await;
-        })));
+        self.controllers = Some(tokio::spawn(ferry_workloads::run_all(
+            self.client.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        )));
         self.stop = Some(stop);
     }
 
@@ -115,7 +119,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -153,6 +160,21 @@ fn condition(d: &Deployment, type_: &str) -> Option<(String, String, String)> {
     ))
 }
 
+/// Waits for an event about `name` with `reason` and returns its note.
+async fn event_note(client: &Client, name: &str, reason: &str) -> String {
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    eventually(&format!("{reason} event for {name}"), || async {
+        let list = events.list(&ListParams::default()).await.ok()?.items;
+        list.into_iter()
+            .find(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                    && e.reason.as_deref() == Some(reason)
+            })
+            .and_then(|e| e.note)
+    })
+    .await
+}
+
 async fn rolled_out(api: &Api<Deployment>, name: &str, replicas: i32, generation: i64) -> Deployment {
     eventually(&format!("deployment {name} rolled out"), || async {
         let d = api.get(name).await.ok()?;
@@ -188,26 +210,65 @@ async fn deployment_rolls_out_and_endpoints_follow_ready_pods() {
     let d = rolled_out(&deployments, "web", 2, 1).await;
     let (_, _, message) = condition(&d, "Progressing").expect("progressing");
     let (status, reason, available) = condition(&d, "Available").expect("available");
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "MinimumReplicasAvailable"));
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "MinimumReplicasAvailable")
+    );
     assert_eq!(available, "Deployment has minimum availability.");
     let revision = d.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(revision.get("deployment.kubernetes.io/revision").map(String::as_str), Some("1"));
+    assert_eq!(
+        revision
+            .get("deployment.kubernetes.io/revision")
+            .map(String::as_str),
+        Some("1")
+    );
 
-    let rs_list = replica_sets.list(&ListParams::default()).await.expect("list rs").items;
+    let rs_list = replica_sets
+        .list(&ListParams::default())
+        .await
+        .expect("list rs")
+        .items;
     assert_eq!(rs_list.len(), 1);
     let rs = &rs_list[0];
     let rs_name = rs.metadata.name.clone().unwrap_or_default();
-    let hash = rs.metadata.labels.clone().unwrap_or_default().get("pod-template-hash").cloned().expect("hash label");
+    let hash = rs
+        .metadata
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .get("pod-template-hash")
+        .cloned()
+        .expect("hash label");
     assert_eq!(rs_name, format!("web-{hash}"));
-    assert_eq!(message, format!("ReplicaSet \"{rs_name}\" has successfully progressed."));
+    assert_eq!(
+        message,
+        format!("ReplicaSet \"{rs_name}\" has successfully progressed.")
+    );
+    let scaled = event_note(&client, "web", "ScalingReplicaSet").await;
+    assert_eq!(scaled, format!("Scaled up replica set {rs_name} from 0 to 2"));
+    let created = event_note(&client, &rs_name, "SuccessfulCreate").await;
+    assert!(
+        created.starts_with(&format!("Created pod: {rs_name}-")),
+        "{created}"
+    );
     let pod_list = pods.list(&ListParams::default()).await.expect("list pods").items;
     assert_eq!(pod_list.len(), 2, "exactly two pods, no duplicates");
     for pod in &pod_list {
         let name = pod.metadata.name.clone().unwrap_or_default();
         assert!(name.starts_with(&format!("{rs_name}-")), "{name}");
-        assert_eq!(pod.metadata.labels.clone().unwrap_or_default().get("pod-template-hash"), Some(&hash));
+        assert_eq!(
+            pod.metadata
+                .labels
+                .clone()
+                .unwrap_or_default()
+                .get("pod-template-hash"),
+            Some(&hash)
+        );
         let owner = &pod.metadata.owner_references.clone().unwrap_or_default()[0];
-        assert_eq!((owner.kind.as_str(), owner.controller, owner.block_owner_deletion), ("ReplicaSet", Some(true), Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.controller, owner.block_owner_deletion),
+            ("ReplicaSet", Some(true), Some(true))
+        );
     }
 
     // A Service with a named target port gets the ready pods as endpoints.
@@ -218,12 +279,18 @@ async fn deployment_rolls_out_and_endpoints_follow_ready_pods() {
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}
     }))
     .expect("service manifest");
-    services.create(&PostParams::default(), &svc).await.expect("create service");
+    services
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("create service");
     let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default");
     let ep = eventually("endpoints with two addresses", || async {
         let ep = endpoints.get_opt("web").await.ok()??;
         let subsets = ep.subsets.clone()?;
-        let count: usize = subsets.iter().map(|s| s.addresses.as_ref().map_or(0, Vec::len)).sum();
+        let count: usize = subsets
+            .iter()
+            .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+            .sum();
         (count == 2).then_some(ep)
     })
     .await;
@@ -231,17 +298,30 @@ async fn deployment_rolls_out_and_endpoints_follow_ready_pods() {
     assert_eq!(subset.ports.clone().unwrap_or_default()[0].port, 8080);
 
     // Change the image: a second ReplicaSet takes over, the first is scaled to zero.
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}});
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}});
     deployments
         .patch("web", &PatchParams::default(), &Patch::Strategic(patch))
         .await
         .expect("patch image");
     let d = rolled_out(&deployments, "web", 2, 2).await;
     let annotations = d.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(annotations.get("deployment.kubernetes.io/revision").map(String::as_str), Some("2"));
-    let rs_list = replica_sets.list(&ListParams::default()).await.expect("list rs").items;
+    assert_eq!(
+        annotations
+            .get("deployment.kubernetes.io/revision")
+            .map(String::as_str),
+        Some("2")
+    );
+    let rs_list = replica_sets
+        .list(&ListParams::default())
+        .await
+        .expect("list rs")
+        .items;
     assert_eq!(rs_list.len(), 2);
-    let old = rs_list.iter().find(|r| r.metadata.name.as_deref() == Some(rs_name.as_str())).expect("old rs kept");
+    let old = rs_list
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some(rs_name.as_str()))
+        .expect("old rs kept");
     assert_eq!(old.spec.as_ref().and_then(|s| s.replicas), Some(0));
     let pods_now = eventually("old pods gone", || async {
         let list = pods.list(&ListParams::default()).await.ok()?.items;
@@ -249,7 +329,11 @@ async fn deployment_rolls_out_and_endpoints_follow_ready_pods() {
     })
     .await;
     for pod in active_pods(&pods_now) {
-        let image = pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone());
+        let image = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone());
         assert_eq!(image.as_deref(), Some("nginx:1.26"));
     }
     cluster.shutdown().await;
@@ -269,7 +353,9 @@ async fn job_runs_to_completion_and_unpullable_deployment_times_out() {
         }
     }))
     .expect("job manifest");
-    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .expect("create job");
 
     // A deployment whose image never pulls: Progressing, then ProgressDeadlineExceeded.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
@@ -277,11 +363,20 @@ async fn job_runs_to_completion_and_unpullable_deployment_times_out() {
     if let Some(spec) = stuck.spec.as_mut() {
         spec.progress_deadline_seconds = Some(2);
     }
-    deployments.create(&PostParams::default(), &stuck).await.expect("create stuck deployment");
+    deployments
+        .create(&PostParams::default(), &stuck)
+        .await
+        .expect("create stuck deployment");
 
     let done = eventually("job complete", || async {
         let j = jobs.get("migrate").await.ok()?;
-        let complete = j.status.as_ref()?.conditions.as_ref()?.iter().any(|c| c.type_ == "Complete" && c.status == "True");
+        let complete = j
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True");
         complete.then_some(j)
     })
     .await;
@@ -289,9 +384,17 @@ async fn job_runs_to_completion_and_unpullable_deployment_times_out() {
     assert_eq!(status.succeeded, Some(2));
     assert!(status.start_time.is_some() && status.completion_time.is_some());
     let conditions = status.conditions.unwrap_or_default();
-    let complete = conditions.iter().find(|c| c.type_ == "Complete").expect("Complete");
+    let complete = conditions
+        .iter()
+        .find(|c| c.type_ == "Complete")
+        .expect("Complete");
     assert_eq!(complete.reason.as_deref(), Some("CompletionsReached"));
-    assert!(conditions.iter().any(|c| c.type_ == "SuccessCriteriaMet" && c.status == "True"));
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "SuccessCriteriaMet" && c.status == "True")
+    );
+    assert_eq!(event_note(&client, "migrate", "Completed").await, "Job completed");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let job_pods = pods
         .list(&ListParams::default().labels("batch.kubernetes.io/job-name=migrate"))
@@ -310,14 +413,19 @@ async fn job_runs_to_completion_and_unpullable_deployment_times_out() {
 
     let stuck = eventually("stuck deployment times out", || async {
         let d = deployments.get("stuck").await.ok()?;
-        condition(&d, "Progressing").is_some_and(|c| c.1 == "ProgressDeadlineExceeded").then_some(d)
+        condition(&d, "Progressing")
+            .is_some_and(|c| c.1 == "ProgressDeadlineExceeded")
+            .then_some(d)
     })
     .await;
     let (status, _, message) = condition(&stuck, "Progressing").expect("progressing");
     assert_eq!(status, "False");
     assert!(message.ends_with("has timed out progressing."), "{message}");
     let (available, reason, _) = condition(&stuck, "Available").expect("available");
-    assert_eq!((available.as_str(), reason.as_str()), ("False", "MinimumReplicasUnavailable"));
+    assert_eq!(
+        (available.as_str(), reason.as_str()),
+        ("False", "MinimumReplicasUnavailable")
+    );
     cluster.shutdown().await;
 }
 
@@ -337,19 +445,32 @@ async fn failing_job_reaches_backoff_limit() {
         }
     }))
     .expect("job manifest");
-    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .expect("create job");
     let failed = eventually("job failed", || async {
         let j = jobs.get("broken").await.ok()?;
         let conditions = j.status.as_ref()?.conditions.clone()?;
-        conditions.into_iter().find(|c| c.type_ == "Failed" && c.status == "True")
+        conditions
+            .into_iter()
+            .find(|c| c.type_ == "Failed" && c.status == "True")
     })
     .await;
     assert_eq!(failed.reason.as_deref(), Some("BackoffLimitExceeded"));
-    assert_eq!(failed.message.as_deref(), Some("Job has reached the specified backoff limit"));
+    assert_eq!(
+        failed.message.as_deref(),
+        Some("Job has reached the specified backoff limit")
+    );
     let j = jobs.get("broken").await.expect("get job");
     let status = j.status.unwrap_or_default();
     assert_eq!(status.failed, Some(1));
-    assert!(status.conditions.unwrap_or_default().iter().any(|c| c.type_ == "FailureTarget"));
+    assert!(
+        status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "FailureTarget")
+    );
     cluster.shutdown().await;
 }
 
@@ -383,7 +504,8 @@ async fn controller_restart_mid_rollout_creates_no_extra_pods() {
         }
     });
 
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}});
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}});
     deployments
         .patch("api", &PatchParams::default(), &Patch::Strategic(patch))
         .await
@@ -395,16 +517,6 @@ async fn controller_restart_mid_rollout_creates_no_extra_pods() {
     })
     .await;
     cluster.restart_controllers().await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let d = deployments.get("api").await.unwrap();
-    eprintln!("DEBUG deployment {:?}", serde_json::to_string(&d.status).unwrap());
-    eprintln!("DEBUG ann {:?} gen {:?}", d.metadata.annotations, d.metadata.generation);
-    for rs in replica_sets.list(&ListParams::default()).await.unwrap().items {
-        eprintln!("DEBUG rs {:?} spec {:?} status {}", rs.metadata.name, rs.spec.as_ref().unwrap().replicas, serde_json::to_string(&rs.status).unwrap());
-    }
-    for p in pods.list(&ListParams::default()).await.unwrap().items {
-        eprintln!("DEBUG pod {:?} phase {:?} del {:?}", p.metadata.name, p.status.as_ref().and_then(|s| s.phase.clone()), p.metadata.deletion_timestamp);
-    }
     rolled_out(&deployments, "api", replicas, 2).await;
     let settled = eventually("old pods gone", || async {
         let list = pods.list(&ListParams::default()).await.ok()?.items;
@@ -415,7 +527,11 @@ async fn controller_restart_mid_rollout_creates_no_extra_pods() {
     let most = observer.await.expect("observer");
     assert!(most <= 7, "at most replicas + maxSurge pods at once, saw {most}");
     for pod in &settled {
-        let image = pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone());
+        let image = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone());
         assert_eq!(image.as_deref(), Some("nginx:1.26"));
     }
     cluster.shutdown().await;

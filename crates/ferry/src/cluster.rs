@@ -105,6 +105,10 @@ pub struct ClusterOptions {
     pub nodes: usize,
     /// Multiplier on simulated delays: 0 = instant, 1 = realistic.
     pub sim_speed: f64,
+    /// The data dir: pipeline step logs go to `<data_dir>/logs`.
+    pub data_dir: std::path::PathBuf,
+    /// The embedded cluster's kubeconfig, given to pipeline steps as `KUBECONFIG`.
+    pub kubeconfig: std::path::PathBuf,
 }
 
 /// Admission plug-ins of the embedded cluster.
@@ -134,6 +138,7 @@ pub async fn client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client
 pub struct Controllers {
     kubelet: ferry_kubelet::runtime::Kubelet,
     cloneset: ferry_cloneset::controller::CloneSetController,
+    pipelines: ferry_pipelines::controller::PipelinesController,
 }
 
 impl Controllers {
@@ -150,11 +155,21 @@ impl Controllers {
         let kubelet = ferry_kubelet::runtime::Kubelet::start(client.clone(), kubelet_config)
             .await
             .context("starting the simulated nodes")?;
+        let pipelines_config = ferry_pipelines::controller::ControllerConfig::from_env(
+            &options.data_dir,
+            Some(options.kubeconfig.clone()),
+        );
+        let pipelines = ferry_pipelines::controller::PipelinesController::start(client.clone(), pipelines_config);
         let cloneset = ferry_cloneset::controller::CloneSetController::start(client);
-        Ok(Controllers { kubelet, cloneset })
+        Ok(Controllers {
+            kubelet,
+            cloneset,
+            pipelines,
+        })
     }
 
     pub async fn shutdown(self) {
+        self.pipelines.shutdown().await;
         self.cloneset.shutdown().await;
         self.kubelet.shutdown().await;
     }

@@ -214,6 +214,23 @@ impl<S: ObjectSource> LocalExecutor<S> {
         LocalExecutor { config, objects }
     }
 
+    /// Removes TaskRun directories left behind by an earlier process (a crash, or an exit
+    /// before background clean-up finished). Call once at start-up, before any run.
+    pub async fn sweep_stale_runs(&self) -> std::io::Result<usize> {
+        let mut removed = 0;
+        let mut entries = match tokio::fs::read_dir(&self.config.work_dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            if tokio::fs::remove_dir_all(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     async fn materialize_volume(
         &self,
         attempt: &Attempt<'_>,
@@ -489,7 +506,11 @@ impl<S: ObjectSource> LocalExecutor<S> {
         };
         let outcome = self.run_in(&attempt, task_run, prepared, control, started).await;
         if !self.config.keep_run_dirs {
-            let _ = tokio::fs::remove_dir_all(&run_dir).await;
+            // Removing the directory waits for the kernel to tear down the step's mount
+            // namespace (tens of milliseconds), so it happens off the critical path.
+            tokio::spawn(async move {
+                let _ = tokio::fs::remove_dir_all(&run_dir).await;
+            });
         }
         outcome
     }
