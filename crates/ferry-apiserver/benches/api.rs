@@ -32,7 +32,10 @@ impl Conn {
     async fn open(addr: std::net::SocketAddr, token: &str) -> Conn {
         let s = TcpStream::connect(addr).await.expect("connect");
         s.set_nodelay(true).ok();
-        Conn { stream: BufReader::new(s), token: token.to_string() }
+        Conn {
+            stream: BufReader::new(s),
+            token: token.to_string(),
+        }
     }
 
     async fn call(&mut self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Vec<u8>) {
@@ -55,7 +58,11 @@ impl Conn {
                 break;
             }
             if l.starts_with("HTTP/1.1") {
-                code = l.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+                code = l
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
             } else if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
                 length = v.trim().parse().unwrap_or(0);
             }
@@ -80,15 +87,25 @@ fn rss_mib() -> f64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(run());
 }
 
 async fn run() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = ferry_store::SqliteStore::open(&dir.path().join("state.db"), ferry_store::SqliteOptions::default())
-        .expect("store");
-    let mut config = ferry_apiserver::Config::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf(), Arc::new(store));
+    let store = ferry_store::SqliteStore::open(
+        &dir.path().join("state.db"),
+        ferry_store::SqliteOptions::default(),
+    )
+    .expect("store");
+    let mut config = ferry_apiserver::Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+        Arc::new(store),
+    );
     config.tls = false;
     let running = ferry_apiserver::start(config).await.expect("server");
     let (addr, token) = (running.addr, running.token.clone());
@@ -103,7 +120,8 @@ async fn run() {
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr, &token).await;
             for i in (w..OBJECTS).step_by(WRITERS) {
-                let body = json!({"metadata": {"name": format!("cm-{i:05}")}, "data": {"payload": payload}}).to_string();
+                let body = json!({"metadata": {"name": format!("cm-{i:05}")}, "data": {"payload": payload}})
+                    .to_string();
                 let (code, _) = conn.call("POST", path, JSON, &body).await;
                 assert_eq!(code, 201);
             }
@@ -113,7 +131,10 @@ async fn run() {
         t.await.expect("writer");
     }
     let elapsed = started.elapsed();
-    println!("creates: {OBJECTS} durable 1 KiB ConfigMaps, {WRITERS} writers: {:.0}/s ({elapsed:?})", OBJECTS as f64 / elapsed.as_secs_f64());
+    println!(
+        "creates: {OBJECTS} durable 1 KiB ConfigMaps, {WRITERS} writers: {:.0}/s ({elapsed:?})",
+        OBJECTS as f64 / elapsed.as_secs_f64()
+    );
 
     // 2. Updates with 16 writers.
     let started = Instant::now();
@@ -124,7 +145,12 @@ async fn run() {
             let mut conn = Conn::open(addr, &token).await;
             for i in (w..OBJECTS).step_by(WRITERS) {
                 let (code, _) = conn
-                    .call("PATCH", &format!("{path}/cm-{i:05}"), "application/merge-patch+json", r#"{"data":{"v":"2"}}"#)
+                    .call(
+                        "PATCH",
+                        &format!("{path}/cm-{i:05}"),
+                        "application/merge-patch+json",
+                        r#"{"data":{"v":"2"}}"#,
+                    )
                     .await;
                 assert_eq!(code, 200);
             }
@@ -134,7 +160,10 @@ async fn run() {
         t.await.expect("updater");
     }
     let elapsed = started.elapsed();
-    println!("updates: {OBJECTS} durable merge patches, {WRITERS} writers: {:.0}/s ({elapsed:?})", OBJECTS as f64 / elapsed.as_secs_f64());
+    println!(
+        "updates: {OBJECTS} durable merge patches, {WRITERS} writers: {:.0}/s ({elapsed:?})",
+        OBJECTS as f64 / elapsed.as_secs_f64()
+    );
 
     // 3. List 10,000 objects.
     let mut conn = Conn::open(addr, &token).await;
@@ -149,14 +178,20 @@ async fn run() {
         best = best.min(d);
     }
     println!("list: {OBJECTS} objects in {best:?} (best of 5)");
-    println!("rss: {:.0} MiB with {OBJECTS} objects (server and bench clients in one process)", rss_mib());
+    println!(
+        "rss: {:.0} MiB with {OBJECTS} objects (server and bench clients in one process)",
+        rss_mib()
+    );
 
     // 4. Watch latency, 100 watchers.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
     let rv = {
         let (_, body) = conn.call("GET", &format!("{path}?limit=1"), JSON, "").await;
         let v: Value = serde_json::from_slice(&body).expect("json");
-        v["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string()
+        v["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("0")
+            .to_string()
     };
     let epoch = Instant::now();
     let mut watchers = Vec::new();

@@ -735,6 +735,13 @@ impl App {
             e
         };
         if self.store.get(&info.key(ns, name)).is_none() {
+            if opts.subresource.is_some() {
+                return Err(ApiError::not_found(Subject {
+                    group: &info.group,
+                    kind: &info.plural,
+                    name,
+                }));
+            }
             let now = now_rfc3339();
             let mut obj = patch::server_side_apply(None, &applied, &manager, force, &now, keys)
                 .map_err(conflict_error)?;
@@ -925,7 +932,19 @@ impl App {
         if info.group == "apiextensions.k8s.io"
             && let Some(name) = meta_str(&gone.value, "name")
         {
+            // The CRD's objects go with it (all versions share one storage prefix).
+            let prefix = crate::registry::crd_resources(&gone.value)
+                .ok()
+                .and_then(|r| r.first().map(|i| i.prefix()));
             self.registry.remove_crd(name);
+            if let Some(prefix) = prefix {
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    for entry in store.list(&prefix, None, None).entries {
+                        let _ = store.delete(entry.key, Some(entry.mod_revision)).await;
+                    }
+                });
+            }
         }
         self.gc_wake.notify_one();
     }

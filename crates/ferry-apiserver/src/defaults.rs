@@ -151,7 +151,10 @@ pub fn apply_builtin_defaults(
         }
         ("", "Secret") => {
             if let Some(m) = obj.as_object_mut() {
-                set_default(m, "type", json!("Opaque"));
+                // Protobuf clients send an empty type, which means Opaque too.
+                if m.get("type").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    m.insert("type".into(), json!("Opaque"));
+                }
             }
         }
         ("", "Namespace") => {

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod gc;
 pub mod openapi;
 pub mod patch;
+pub mod proto;
 pub mod registry;
 pub mod rest;
 pub mod schema;

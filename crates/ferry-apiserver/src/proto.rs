@@ -46,7 +46,10 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ProtoError> {
             0 => out.push((num, Field::Varint(varint(buf, &mut pos)?))),
             2 => {
                 let len = usize::try_from(varint(buf, &mut pos)?).map_err(|_| ProtoError::Malformed(pos))?;
-                let end = pos.checked_add(len).filter(|e| *e <= buf.len()).ok_or(ProtoError::Malformed(pos))?;
+                let end = pos
+                    .checked_add(len)
+                    .filter(|e| *e <= buf.len())
+                    .ok_or(ProtoError::Malformed(pos))?;
                 out.push((num, Field::Bytes(&buf[pos..end])));
                 pos = end;
             }
@@ -171,7 +174,12 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
             _ => {}
         }
     }
-    if api_version != "v1" || !matches!(kind.as_str(), "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount") {
+    if api_version != "v1"
+        || !matches!(
+            kind.as_str(),
+            "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount"
+        )
+    {
         return Err(ProtoError::Unsupported(format!("{api_version}/{kind}")));
     }
     let mut obj = decode_kind(&kind, raw)?;
@@ -225,6 +233,9 @@ mod tests {
         type_meta.extend(bytes(2, b"Deployment"));
         let mut envelope = b"k8s\0".to_vec();
         envelope.extend(bytes(1, &type_meta));
-        assert_eq!(decode(&envelope), Err(ProtoError::Unsupported("apps/v1/Deployment".into())));
+        assert_eq!(
+            decode(&envelope),
+            Err(ProtoError::Unsupported("apps/v1/Deployment".into()))
+        );
     }
 }

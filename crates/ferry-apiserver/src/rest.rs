@@ -351,10 +351,14 @@ async fn handle(
             ))
         }
         (Method::POST, None, None) => {
-            if !(ct.contains("json") || ct.contains("yaml")) {
+            let obj = if ct == "application/vnd.kubernetes.protobuf" {
+                crate::proto::decode(body)
+                    .map_err(|e| ApiError::new(415, "UnsupportedMediaType", e.to_string()))?
+            } else if ct.contains("json") || ct.contains("yaml") {
+                decode_body(body, &ct, &info.kind)?
+            } else {
                 return Err(ApiError::unsupported_media_type(&ct));
-            }
-            let obj = decode_body(body, &ct, &info.kind)?;
+            };
             let opts = write_options(q, headers, None)?;
             let w = app.create(info, ns, obj, &opts).await?;
             Ok(written_response(w, StatusCode::CREATED))
@@ -824,10 +828,13 @@ fn list(
             &table::table(info, &items, list_meta, true, jiff::Timestamp::now()),
         ));
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": list_meta, "items": items}),
-    ))
+    // Built by moving the items in (json! would deep-copy every object once more).
+    let mut list = serde_json::Map::new();
+    list.insert("kind".into(), json!(format!("{}List", info.kind)));
+    list.insert("apiVersion".into(), json!(info.api_version()));
+    list.insert("metadata".into(), list_meta);
+    list.insert("items".into(), Value::Array(items));
+    Ok(json_response(StatusCode::OK, &Value::Object(list)))
 }
 
 /// Axum fallback wrapper so the router can use [`dispatch`] for every path.

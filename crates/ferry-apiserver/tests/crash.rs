@@ -8,7 +8,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 async fn start(dir: &std::path::Path, listen: &str) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-apiserver"))
-        .args(["--data-dir", &dir.display().to_string(), "--listen", listen, "--insecure-http"])
+        .args([
+            "--data-dir",
+            &dir.display().to_string(),
+            "--listen",
+            listen,
+            "--insecure-http",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -29,7 +35,13 @@ async fn start(dir: &std::path::Path, listen: &str) -> (tokio::process::Child, S
     (child, url.trim_start_matches("http://").to_string())
 }
 
-async fn request(addr: &str, token: &str, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
+async fn request(
+    addr: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<(u16, Value)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let head = format!(
@@ -38,7 +50,10 @@ async fn request(addr: &str, token: &str, method: &str, path: &str, body: Option
     );
     stream.write_all(head.as_bytes()).await.ok()?;
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.ok()?.ok()?;
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .ok()?
+        .ok()?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let code = head.split_whitespace().nth(1)?.parse().ok()?;
@@ -49,7 +64,10 @@ async fn request(addr: &str, token: &str, method: &str, path: &str, body: Option
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = start(dir.path(), "127.0.0.1:0").await;
-    let token = std::fs::read_to_string(dir.path().join("pki/token")).unwrap().trim().to_string();
+    let token = std::fs::read_to_string(dir.path().join("pki/token"))
+        .unwrap()
+        .trim()
+        .to_string();
 
     let mut writers = Vec::new();
     for w in 0..4 {
@@ -59,9 +77,20 @@ async fn acknowledged_writes_survive_kill_9() {
             for i in 0.. {
                 let name = format!("w{w}-{i}");
                 let body = json!({"metadata": {"name": name}, "data": {"payload": "x".repeat(512)}});
-                match request(&addr, &token, "POST", "/api/v1/namespaces/default/configmaps", Some(&body)).await {
+                match request(
+                    &addr,
+                    &token,
+                    "POST",
+                    "/api/v1/namespaces/default/configmaps",
+                    Some(&body),
+                )
+                .await
+                {
                     Some((201, obj)) => {
-                        let rv: u64 = obj["metadata"]["resourceVersion"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0);
+                        let rv: u64 = obj["metadata"]["resourceVersion"]
+                            .as_str()
+                            .and_then(|r| r.parse().ok())
+                            .unwrap_or(0);
                         acked.push((name, rv));
                     }
                     _ => break,
@@ -81,7 +110,15 @@ async fn acknowledged_writes_survive_kill_9() {
     let max_rv = acked.iter().map(|(_, rv)| *rv).max().unwrap_or(0);
 
     let (mut child, addr) = start(dir.path(), "127.0.0.1:0").await;
-    let (code, list) = request(&addr, &token, "GET", "/api/v1/namespaces/default/configmaps", None).await.expect("list");
+    let (code, list) = request(
+        &addr,
+        &token,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        None,
+    )
+    .await
+    .expect("list");
     assert_eq!(code, 200);
     let present: std::collections::BTreeSet<String> = list["items"]
         .as_array()
@@ -89,14 +126,33 @@ async fn acknowledged_writes_survive_kill_9() {
         .iter()
         .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
         .collect();
-    let lost: Vec<&String> = acked.iter().map(|(n, _)| n).filter(|n| !present.contains(*n)).collect();
-    assert!(lost.is_empty(), "acknowledged writes lost after kill -9: {lost:?}");
-    let (code, next) = request(&addr, &token, "POST", "/api/v1/namespaces/default/configmaps", Some(&json!({"metadata": {"name": "after"}})))
-        .await
-        .expect("write after restart");
+    let lost: Vec<&String> = acked
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| !present.contains(*n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged writes lost after kill -9: {lost:?}"
+    );
+    let (code, next) = request(
+        &addr,
+        &token,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some(&json!({"metadata": {"name": "after"}})),
+    )
+    .await
+    .expect("write after restart");
     assert_eq!(code, 201);
-    let rv: u64 = next["metadata"]["resourceVersion"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0);
-    assert!(rv > max_rv, "resourceVersion {rv} after restart must exceed {max_rv}");
+    let rv: u64 = next["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        rv > max_rv,
+        "resourceVersion {rv} after restart must exceed {max_rv}"
+    );
     child.start_kill().ok();
     let _ = child.wait().await;
 }

@@ -655,7 +655,11 @@ impl ferry_apiserver::MutatingAdmission for LabelEverything {
     fn name(&self) -> &str {
         "label-everything"
     }
-    fn admit(&self, req: &ferry_apiserver::AdmissionRequest<'_>, object: &mut Value) -> Result<(), ferry_apiserver::AdmissionError> {
+    fn admit(
+        &self,
+        req: &ferry_apiserver::AdmissionRequest<'_>,
+        object: &mut Value,
+    ) -> Result<(), ferry_apiserver::AdmissionError> {
         if req.resource.kind == "ConfigMap"
             && let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
         {
@@ -674,12 +678,15 @@ impl ferry_apiserver::ValidatingAdmission for RefuseForbiddenNames {
     fn name(&self) -> &str {
         "refuse-forbidden"
     }
-    fn validate(&self, _req: &ferry_apiserver::AdmissionRequest<'_>, object: &Value) -> Result<(), ferry_apiserver::AdmissionError> {
+    fn validate(
+        &self,
+        _req: &ferry_apiserver::AdmissionRequest<'_>,
+        object: &Value,
+    ) -> Result<(), ferry_apiserver::AdmissionError> {
         if object.pointer("/metadata/name").and_then(Value::as_str) == Some("forbidden") {
-            return Err(ferry_apiserver::AdmissionError::Invalid(vec![ferry_apimachinery::FieldError::forbidden(
-                "metadata.name",
-                "this name is reserved",
-            )]));
+            return Err(ferry_apiserver::AdmissionError::Invalid(vec![
+                ferry_apimachinery::FieldError::forbidden("metadata.name", "this name is reserved"),
+            ]));
         }
         Ok(())
     }
@@ -697,12 +704,24 @@ async fn admission_hooks_runtime_crds_and_pod_binding() {
     config.mutating_admission.push(Arc::new(LabelEverything));
     config.validating_admission.push(Arc::new(RefuseForbiddenNames));
     let running = ferry_apiserver::start(config).await.unwrap();
-    let http = Http { addr: running.addr, token: running.token.clone() };
+    let http = Http {
+        addr: running.addr,
+        token: running.token.clone(),
+    };
 
-    let created = http.post(CMS, &json!({"metadata": {"name": "hooked"}})).await.json();
+    let created = http
+        .post(CMS, &json!({"metadata": {"name": "hooked"}}))
+        .await
+        .json();
     assert_eq!(created["metadata"]["labels"]["admitted"], "Create");
     let updated = http
-        .send("PATCH", &format!("{CMS}/hooked"), "application/merge-patch+json", br#"{"data":{"a":"1"}}"#, true)
+        .send(
+            "PATCH",
+            &format!("{CMS}/hooked"),
+            "application/merge-patch+json",
+            br#"{"data":{"a":"1"}}"#,
+            true,
+        )
         .await
         .json();
     assert_eq!(updated["metadata"]["labels"]["admitted"], "Update");
@@ -720,34 +739,87 @@ async fn admission_hooks_runtime_crds_and_pod_binding() {
                     "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
                     "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}},
                 "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}}}]}});
-    assert_eq!(http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &crd).await.code, 201);
+    assert_eq!(
+        http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &crd)
+            .await
+            .code,
+        201
+    );
     let widgets = "/apis/example.com/v1/namespaces/default/widgets";
     let w = http.post(widgets, &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"replicas": 1}})).await;
     assert_eq!(w.code, 201, "{}", w.body);
     let discovery = http.get("/apis/example.com/v1").await.json();
-    let names: Vec<&str> = discovery["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+    let names: Vec<&str> = discovery["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
     assert_eq!(names, ["widgets", "widgets/status", "widgets/scale"]);
     let scale = http
         .send("PUT", &format!("{widgets}/w/scale"), "application/json", br#"{"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":"w"},"spec":{"replicas":4}}"#, true)
         .await;
     assert_eq!(scale.code, 200, "{}", scale.body);
-    assert_eq!(http.get(&format!("{widgets}/w")).await.json()["spec"]["replicas"], 4);
+    assert_eq!(
+        http.get(&format!("{widgets}/w")).await.json()["spec"]["replicas"],
+        4
+    );
     // Deleting the CRD stops serving it.
-    http.send("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com", "application/json", b"", true).await;
+    http.send(
+        "DELETE",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        "application/json",
+        b"",
+        true,
+    )
+    .await;
     assert_eq!(http.get(widgets).await.code, 404);
+    // …and its objects are gone when it is created again.
+    assert_eq!(
+        http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &crd)
+            .await
+            .code,
+        201
+    );
+    common::eventually("custom objects removed with their CRD", || async {
+        http.get(widgets).await.json()["items"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    })
+    .await;
 
     // Pods: defaults, then scheduling through /binding.
     let pods = "/api/v1/namespaces/default/pods";
-    let pod = http.post(pods, &json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})).await.json();
+    let pod = http
+        .post(
+            pods,
+            &json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+        )
+        .await
+        .json();
     assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "Always");
     assert_eq!(pod["status"]["phase"], "Pending");
     let bound = http.post(&format!("{pods}/p/binding"), &json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "node-1"}})).await;
     assert_eq!(bound.code, 201, "{}", bound.body);
-    assert_eq!(http.get(&format!("{pods}/p")).await.json()["spec"]["nodeName"], "node-1");
-    let on_node = http.get(&format!("{pods}?fieldSelector=spec.nodeName%3Dnode-1")).await.json();
+    assert_eq!(
+        http.get(&format!("{pods}/p")).await.json()["spec"]["nodeName"],
+        "node-1"
+    );
+    let on_node = http
+        .get(&format!("{pods}?fieldSelector=spec.nodeName%3Dnode-1"))
+        .await
+        .json();
     assert_eq!(on_node["items"].as_array().unwrap().len(), 1);
-    let missing_image = http.post(pods, &json!({"metadata": {"name": "q"}, "spec": {"containers": [{"name": "c"}]}})).await;
+    let missing_image = http
+        .post(
+            pods,
+            &json!({"metadata": {"name": "q"}, "spec": {"containers": [{"name": "c"}]}}),
+        )
+        .await;
     assert_eq!(missing_image.code, 422);
-    assert_eq!(missing_image.json()["details"]["causes"][0]["field"], "spec.containers[0].image");
+    assert_eq!(
+        missing_image.json()["details"]["causes"][0]["field"],
+        "spec.containers[0].image"
+    );
     running.shutdown().await;
 }

@@ -176,6 +176,66 @@ async fn apply_get_patch_label_and_delete() {
     let container = kubectl_ok(&s, &["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"], None).await;
     assert_eq!(container, "nginx:1.26 80");
 
+    // Typed `kubectl create` sends protobuf bodies.
+    kubectl_ok(&s, &["create", "namespace", "made-by-create"], None).await;
+    kubectl_ok(
+        &s,
+        &[
+            "create",
+            "configmap",
+            "made",
+            "-n",
+            "made-by-create",
+            "--from-literal=k=v",
+        ],
+        None,
+    )
+    .await;
+    kubectl_ok(
+        &s,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "sec",
+            "-n",
+            "made-by-create",
+            "--from-literal=p=s3cret",
+        ],
+        None,
+    )
+    .await;
+    let made = kubectl_ok(
+        &s,
+        &[
+            "get",
+            "cm",
+            "made",
+            "-n",
+            "made-by-create",
+            "-o",
+            "jsonpath={.data.k}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(made, "v");
+    let secret = kubectl_ok(
+        &s,
+        &[
+            "get",
+            "secret",
+            "sec",
+            "-n",
+            "made-by-create",
+            "-o",
+            "jsonpath={.data.p} {.type}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(secret, "czNjcmV0 Opaque");
+
     let deleted = kubectl_ok(&s, &["delete", "cm", "demo"], None).await;
     assert!(deleted.contains("configmap \"demo\" deleted"), "{deleted}");
     let gone = kubectl(&s, &["get", "cm", "demo"], None).await;

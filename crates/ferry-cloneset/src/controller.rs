@@ -113,10 +113,7 @@ pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send + Syn
             Api::<PersistentVolumeClaim>::all(client.clone()),
             watcher::Config::default(),
         )
-        .owns(
-            Api::<ControllerRevision>::all(client),
-            watcher::Config::default(),
-        )
+        .owns(Api::<ControllerRevision>::all(client), watcher::Config::default())
         .with_config(config)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
@@ -176,7 +173,10 @@ fn revisions_of(cloneset: &CloneSet, uid: &str, listed: Vec<ControllerRevision>)
 fn observe(expectations: &mut Expectations, pods: &[Pod], pvcs: &[PersistentVolumeClaim]) {
     let mut live: BTreeSet<String> = BTreeSet::new();
     let mut present: BTreeSet<String> = BTreeSet::new();
-    let metas = pods.iter().map(|p| &p.metadata).chain(pvcs.iter().map(|c| &c.metadata));
+    let metas = pods
+        .iter()
+        .map(|p| &p.metadata)
+        .chain(pvcs.iter().map(|c| &c.metadata));
     for meta in metas {
         let Some(name) = meta.name.clone() else { continue };
         if let (Some(uid), Some(version)) = (&meta.uid, &meta.resource_version) {
@@ -318,7 +318,9 @@ impl Round<'_> {
                             .map_err(self.api_error("raising status.collisionCount".to_string()))?;
                         Ok(false)
                     }
-                    Err(error) => Err(self.api_error(format!("creating ControllerRevision {name}"))(error)),
+                    Err(error) => Err(self.api_error(format!("creating ControllerRevision {name}"))(
+                        error,
+                    )),
                 }
             }
         }
@@ -365,7 +367,10 @@ impl Round<'_> {
                 Ok(_) => {}
                 Err(error) if is_status(&error, 404) => {}
                 Err(error) => {
-                    return Err(self.api_error(format!("re-owning PersistentVolumeClaim {}", reown.pvc))(error));
+                    return Err(self
+                        .api_error(format!("re-owning PersistentVolumeClaim {}", reown.pvc))(
+                        error,
+                    ));
                 }
             }
         }
@@ -379,7 +384,9 @@ impl Round<'_> {
         match self.pvcs().delete(name, &DeleteParams::background()).await {
             Ok(_) => Ok(()),
             Err(error) if is_status(&error, 404) => Ok(()),
-            Err(error) => Err(self.api_error(format!("deleting PersistentVolumeClaim {name}"))(error)),
+            Err(error) => Err(self.api_error(format!("deleting PersistentVolumeClaim {name}"))(
+                error,
+            )),
         }
     }
 
@@ -391,7 +398,9 @@ impl Round<'_> {
                 Ok(_) => {}
                 Err(error) if is_status(&error, 409) => {}
                 Err(error) => {
-                    return Err(self.api_error(format!("creating PersistentVolumeClaim {name}"))(error));
+                    return Err(self.api_error(format!("creating PersistentVolumeClaim {name}"))(
+                        error,
+                    ));
                 }
             }
         }
@@ -412,10 +421,7 @@ impl Round<'_> {
             });
             let api = self.pods();
             let params = PostParams::default();
-            let results = futures::future::join_all(
-                batch.iter().map(|pod| api.create(&params, pod)),
-            )
-            .await;
+            let results = futures::future::join_all(batch.iter().map(|pod| api.create(&params, pod))).await;
             for (pod, result) in batch.iter().zip(results) {
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 if let Err(error) = result {
@@ -438,7 +444,10 @@ impl Round<'_> {
     async fn apply_pod_writes(&self, plan: &Plan, pods: &[Pod]) -> Result<bool, ReconcileError> {
         let mut conflicted = false;
         for write in &plan.pod_writes {
-            let Some(original) = pods.iter().find(|p| p.metadata.name.as_deref() == Some(&write.name)) else {
+            let Some(original) = pods
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(&write.name))
+            else {
                 continue;
             };
             let uid = original.metadata.uid.clone().unwrap_or_default();
@@ -460,7 +469,9 @@ impl Round<'_> {
                         continue;
                     }
                     Err(error) => {
-                        return Err(self.api_error(format!("writing status of Pod {}", write.name))(error));
+                        return Err(self.api_error(format!("writing status of Pod {}", write.name))(
+                            error,
+                        ));
                     }
                 }
             }
@@ -554,7 +565,10 @@ impl Round<'_> {
                 Ok(_) => {}
                 Err(error) if is_status(&error, 409) || is_status(&error, 404) => conflicted = true,
                 Err(error) => {
-                    return Err(self.api_error("truncating spec.scaleStrategy.podsToDelete".to_string())(error));
+                    return Err(self
+                        .api_error("truncating spec.scaleStrategy.podsToDelete".to_string())(
+                        error,
+                    ));
                 }
             }
         }
@@ -563,7 +577,9 @@ impl Round<'_> {
                 Ok(_) => {}
                 Err(error) if is_status(&error, 404) => {}
                 Err(error) => {
-                    return Err(self.api_error(format!("deleting ControllerRevision {name}"))(error));
+                    return Err(self.api_error(format!("deleting ControllerRevision {name}"))(
+                        error,
+                    ));
                 }
             }
         }
@@ -669,7 +685,12 @@ mod tests {
             name: Some(name.to_string()),
             uid: Some(format!("uid-{name}")),
             resource_version: Some("7".to_string()),
-            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             owner_references: owner.map(|(uid, controller)| {
                 vec![OwnerReference {
                     uid: uid.to_string(),
@@ -721,7 +742,8 @@ mod tests {
             metadata: meta("cs-c", None, &[]),
             ..Default::default()
         };
-        terminating.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
+        terminating.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
         let listed_b = Pod {
             metadata: meta("cs-b", None, &[]),
             ..Default::default()

@@ -513,6 +513,27 @@ mod tests {
     }
 
     #[test]
+    fn go_path_match_follows_filepath_match() {
+        let table: &[(&str, &str, bool)] = &[
+            ("*.yaml", "a.yaml", true),
+            ("*.yaml", "dir/a.yaml", false),
+            ("a?c", "abc", true),
+            ("a?c", "a/c", false),
+            ("[a-c]x", "bx", true),
+            ("[^a-c]x", "bx", false),
+            ("[!a-c]x", "dx", true),
+            ("\\*", "*", true),
+            ("\\*", "a", false),
+            ("[", "[", false),
+        ];
+        for (pattern, name, want) in table {
+            let p: Vec<char> = pattern.chars().collect();
+            let n: Vec<char> = name.chars().collect();
+            assert_eq!(go_path_match(&p, &n), *want, "{pattern} vs {name}");
+        }
+    }
+
+    #[test]
     fn chart_from_files_partitions_and_validates() {
         let mut files = BTreeMap::new();
         files.insert(

@@ -25,6 +25,11 @@ use crate::state::{Special, State};
 
 /// Helm caps `include` recursion per template name at 1000.
 const MAX_INCLUDE_DEPTH: usize = 1000;
+/// Below this much free stack, `include`/`tpl` continue on a new segment.
+const STACK_RED_ZONE: usize = 1024 * 1024;
+/// Size of each new stack segment (one gotmpl execution nests at most 200
+/// levels, well within it).
+const STACK_SEGMENT: usize = 16 * 1024 * 1024;
 
 /// Where an action sits in its source, for error messages.
 #[derive(Debug, Clone)]
@@ -348,21 +353,53 @@ impl Rewriter<'_> {
         }
     }
 
-    fn field_access(pos: Pos, receiver: Expr, fields: &[SmolStr]) -> Expr {
-        let mut args = vec![ident(pos, "__ferry_field"), receiver];
+    /// `__ferry_field LINE COL NODE receiver name…`: the position and text
+    /// of the field node let a failure be reported where Go reports it.
+    fn field_access(&self, pos: Pos, receiver: Expr, fields: &[SmolStr], node: String) -> Expr {
+        let start = pos.offset.min(self.source.len());
+        // Go places a chain (`.a.b`, `$x.a`) at its second element.
+        let offset = match (&receiver, fields.len()) {
+            (Expr::Dot(_), n) if n > 1 => start + 1 + fields.first().map_or(0, |f| f.len()),
+            (Expr::Variable(_, var, _), _) => start + var.len(),
+            _ => start,
+        }
+        .min(self.source.len());
+        let offset = if self.source.is_char_boundary(offset) {
+            offset
+        } else {
+            start
+        };
+        let line_start = self.source[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let col = self.source[line_start..offset].len();
+        let number = |n: usize| Expr::Number(pos, gotmpl::parse::Number::Int(n as i64));
+        let mut args = vec![
+            ident(pos, "__ferry_field"),
+            number(pos.line),
+            number(col),
+            string_expr(pos, &node),
+            receiver,
+        ];
         args.extend(fields.iter().map(|f| string_expr(pos, f)));
         pipe_expr(pos, args)
     }
 
     fn expr(&mut self, expr: Expr) -> Expr {
         match expr {
-            Expr::Field(pos, fields) => Self::field_access(pos, Expr::Dot(pos), &fields),
+            Expr::Field(pos, fields) => {
+                let node: String = fields.iter().map(|f| format!(".{f}")).collect();
+                self.field_access(pos, Expr::Dot(pos), &fields, node)
+            }
             Expr::Variable(pos, name, fields) if !fields.is_empty() => {
-                Self::field_access(pos, Expr::Variable(pos, name, Vec::new()), &fields)
+                let node = format!(
+                    "{name}{}",
+                    fields.iter().map(|f| format!(".{f}")).collect::<String>()
+                );
+                self.field_access(pos, Expr::Variable(pos, name, Vec::new()), &fields, node)
             }
             Expr::Chain(pos, inner, fields) => {
                 let inner = self.expr(*inner);
-                Self::field_access(pos, inner, &fields)
+                let node: String = fields.iter().map(|f| format!(".{f}")).collect();
+                self.field_access(pos, inner, &fields, node)
             }
             Expr::Pipe(pos, pipe) => Expr::Pipe(pos, self.pipe(pipe)),
             Expr::Identifier(pos, function) => {
@@ -501,6 +538,9 @@ impl Renderer {
     }
 }
 
+/// Marks a failure at a field node: `AT line:col:node NUL message`.
+const AT: &str = "\u{0}AT:";
+
 /// Marks a message that already carries Helm's formatting.
 const FORMATTED: &str = "\u{0}FORMATTED:";
 /// Marks an error raised inside `tpl`: Helm prints those in Go's native
@@ -509,11 +549,36 @@ const NATIVE: &str = "\u{0}NATIVE:";
 
 /// Format an execution error at the last recorded action, as Helm 4 does.
 fn describe_error(sites: &SiteTable, position: usize, name: &str, error: &TemplateError) -> String {
-    let message = error_message(error);
+    let mut message = error_message(error);
     if let Some(done) = message.strip_prefix(FORMATTED) {
         return done.to_string();
     }
-    let site = sites.get(position);
+    let mut site = sites.get(position);
+    let mut at_field = false;
+    if let Some((line, col, node, inner)) = split_field_marker(&message) {
+        if let Some(site) = site.as_mut() {
+            site.line = line;
+            site.col = col;
+            site.text = node;
+        }
+        at_field = true;
+        message = inner;
+    }
+    // A function that returned an error: Helm keeps Go's one-line form.
+    if !at_field
+        && !message.starts_with("error calling ")
+        && !message.starts_with("HELM_FAIL:")
+        && !message.starts_with(NATIVE)
+        && let Some(site) = &site
+        && let Some(function) = site.text.split_whitespace().next()
+        && function.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !matches!(function, "true" | "false" | "nil")
+    {
+        return format!(
+            "template: {}:{}:{}: executing \"{}\" at <{}>: error calling {function}: {message}",
+            site.template, site.line, site.col, site.executing, site.text
+        );
+    }
     if let Some(text) = message.strip_prefix("HELM_FAIL:") {
         return match site {
             Some(site) => format!(
@@ -549,13 +614,36 @@ fn describe_error_native(sites: &SiteTable, position: usize, name: &str, error: 
         .or_else(|| message.strip_prefix(FORMATTED))
         .unwrap_or(&message)
         .to_string();
-    match sites.get(position) {
+    let mut site = sites.get(position);
+    let message = match split_field_marker(&message) {
+        Some((line, col, node, inner)) => {
+            if let Some(site) = site.as_mut() {
+                site.line = line;
+                site.col = col;
+                site.text = node;
+            }
+            inner
+        }
+        None => message,
+    };
+    match site {
         Some(site) => format!(
             "template: {}:{}:{}: executing \"{}\" at <{}>: {message}",
             site.template, site.line, site.col, site.executing, site.text
         ),
         None => format!("template: {name}: {message}"),
     }
+}
+
+/// `AT line:col:node NUL message` → its parts.
+fn split_field_marker(message: &str) -> Option<(usize, usize, String, String)> {
+    let rest = message.strip_prefix(AT)?;
+    let (location, inner) = rest.split_once('\u{0}')?;
+    let mut parts = location.splitn(3, ':');
+    let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    let col = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let node = parts.next().unwrap_or_default().to_string();
+    Some((line, col, node, inner.to_string()))
 }
 
 fn error_message(error: &TemplateError) -> String {
@@ -613,10 +701,15 @@ fn install_engine_funcs(
     add(
         "__ferry_field",
         Arc::new(move |args: &[Value]| {
-            let mut current = args.first().cloned().unwrap_or(Value::Nil);
-            for field in args.iter().skip(1) {
+            let mut current = args.get(3).cloned().unwrap_or(Value::Nil);
+            for field in args.iter().skip(4) {
                 let name = field.as_str().unwrap_or_default();
-                current = field_of(&st, &current, name, false)?;
+                current = field_of(&st, &current, name, false).map_err(|e| {
+                    let line = args.first().and_then(Value::as_int).unwrap_or(0);
+                    let col = args.get(1).and_then(Value::as_int).unwrap_or(0);
+                    let node = args.get(2).and_then(Value::as_str).unwrap_or_default();
+                    err(format!("{AT}{line}:{col}:{node}\u{0}{}", error_message(&e)))
+                })?;
             }
             Ok(current)
         }),
@@ -698,7 +791,11 @@ fn install_engine_funcs(
                     "error calling include:\nrendering template has a nested reference name: {name}: unable to execute template"
                 )))
             } else {
-                template.execute_template_to_string(&name, &data)
+                // Nested includes recurse on the stack: grow it on the heap
+                // when it runs low, so no chart can overflow it.
+                stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                    template.execute_template_to_string(&name, &data)
+                })
             };
             depth.fetch_sub(1, Ordering::SeqCst);
             match result {
@@ -771,7 +868,9 @@ fn install_engine_funcs(
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .push(Arc::clone(&set));
-                let r = set.execute_template_to_string(&key, &data);
+                let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                    set.execute_template_to_string(&key, &data)
+                });
                 tpl_overlays
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -969,20 +1068,13 @@ mod tests {
     }
 
     #[test]
-    fn include_recursion_is_capped() {
-        // Deep recursion needs the big stack `render_chart` provides.
-        let outcome = std::thread::Builder::new()
-            .stack_size(512 * 1024 * 1024)
-            .spawn(|| {
-                render(
-                    "{{ define \"r\" }}{{ include \"r\" . }}{{ end }}{{ include \"r\" . }}",
-                    values(serde_json::json!({})),
-                )
-            })
-            .expect("spawn")
-            .join()
-            .expect("no panic");
-        let e = outcome.expect_err("must fail");
+    fn include_recursion_is_capped_without_overflowing_the_stack() {
+        // Runs on the ordinary (small) test thread stack on purpose.
+        let e = render(
+            "{{ define \"r\" }}{{ if true }}{{ with . }}{{ include \"r\" . }}{{ end }}{{ end }}{{ end }}{{ include \"r\" . }}",
+            values(serde_json::json!({})),
+        )
+        .expect_err("must fail");
         assert!(e.contains("nested reference name: r"), "{e}");
     }
 }

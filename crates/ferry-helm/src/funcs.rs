@@ -1288,16 +1288,16 @@ fn index(state: &State, args: &[Value]) -> FResult {
             (Value::List(l), Value::Int(_) | Value::Uint(_) | Value::Float(_)) => {
                 let i = to_i64(key);
                 if i < 0 || i as usize >= l.len() {
-                    return Err(err(format!("error calling index: index out of range: {i}")));
+                    return Err(err(format!("index out of range: {i}")));
                 }
                 l.get(i as usize).cloned().unwrap_or(Value::Nil)
             }
             (Value::Nil, _) => {
-                return Err(err("error calling index: index of untyped nil"));
+                return Err(err("index of untyped nil"));
             }
             (other, _) => {
                 return Err(err(format!(
-                    "error calling index: cannot index slice/array with type {}",
+                    "cannot index slice/array with type {}",
                     go_type_name(other)
                 )));
             }

@@ -27,9 +27,9 @@ pub use render::{Manifest, RenderError, RenderOptions, Rendered};
 
 use serde_json::{Map, Value as Json};
 
-/// Renders run on their own thread with a large stack: templates may nest
-/// `include` deeply, and a stack overflow must never take the caller down.
-const RENDER_STACK_BYTES: usize = 512 * 1024 * 1024;
+/// Renders run on their own thread with a roomy stack (deep `include`
+/// chains also grow the stack on the heap as needed).
+const RENDER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// Render a chart with merged user values, as `helm template` would.
 pub fn render_chart(

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 
 use crate::chart::{Chart, Dependency};
-use crate::engine::{TemplateSet, object, version_set_has};
+use crate::engine::{TemplateSet, object};
 use crate::state::Special;
 use crate::values;
 
@@ -462,7 +462,6 @@ fn capabilities_value(renderer: &crate::engine::Renderer, kube_version: &str, ex
             "{v4.1.4 05fa37973dc9e42b76e1d2883494c87174b6074f clean go1.25.9 v1.35}",
         )),
     );
-    let _ = version_set_has;
     object(vec![
         ("KubeVersion", kube),
         ("APIVersions", api_versions),

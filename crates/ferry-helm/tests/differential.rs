@@ -438,7 +438,12 @@ const CASES: &[(&str, &[&str])] = &[
     ("errors", &["e", "--set", "mode=include"]),
     ("errors", &["e", "--set", "mode=tpl"]),
     ("errors", &["e", "--set", "mode=missing-define"]),
+    ("errors", &["e", "--set", "mode=nil-arg"]),
+    ("errors", &["e", "--set", "mode=index"]),
     ("parse-error", &["p"]),
+    ("comparisons", &["c"]),
+    ("comparisons", &["c", "--set-string", "mode=floatInt"]),
+    ("comparisons", &["c", "--set-string", "mode=ltFloatInt"]),
     ("set-edge-cases", &["se", "--set", "a.b"]),
     ("set-edge-cases", &["se", "--set", "list[-1]=x"]),
     (

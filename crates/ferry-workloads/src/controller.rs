@@ -418,31 +418,29 @@ async fn manage_replicaset_pods(
     let namespace = rs.namespace().unwrap_or_default();
     let uid = rs.metadata.uid.clone().unwrap_or_default();
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    {
-        let owner = util::controller_ref("apps/v1", "ReplicaSet", &rs.metadata);
-        for target in &plan.adopt {
-            set_pod_owner(&pod_api, pods, target, &uid, Some(owner.clone()), &namespace).await?;
-        }
-        for target in &plan.release {
-            set_pod_owner(&pod_api, pods, target, &uid, None, &namespace).await?;
-        }
-        let regarding = rs.object_ref(&());
-        if plan.create > 0 {
-            let pod = replicaset::pod_for(rs);
-            let owner = (key, "ReplicaSet", &regarding);
-            create_pods(&pod_api, &pod, plan.create, &ctx.expectations, owner, &ctx.events).await?;
-        }
-        let owner = (key, &regarding);
-        delete_pods(
-            &pod_api,
-            &plan.delete,
-            &ctx.expectations,
-            owner,
-            &ctx.events,
-            &namespace,
-        )
-        .await?;
+    let owner = util::controller_ref("apps/v1", "ReplicaSet", &rs.metadata);
+    for target in &plan.adopt {
+        set_pod_owner(&pod_api, pods, target, &uid, Some(owner.clone()), &namespace).await?;
     }
+    for target in &plan.release {
+        set_pod_owner(&pod_api, pods, target, &uid, None, &namespace).await?;
+    }
+    let regarding = rs.object_ref(&());
+    if plan.create > 0 {
+        let pod = replicaset::pod_for(rs);
+        let owner = (key, "ReplicaSet", &regarding);
+        create_pods(&pod_api, &pod, plan.create, &ctx.expectations, owner, &ctx.events).await?;
+    }
+    let owner = (key, &regarding);
+    delete_pods(
+        &pod_api,
+        &plan.delete,
+        &ctx.expectations,
+        owner,
+        &ctx.events,
+        &namespace,
+    )
+    .await?;
     Ok(())
 }
 

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use ferry_kubelet::lifecycle::SimConfig;
 use ferry_kubelet::runtime::{Kubelet, KubeletConfig};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -430,6 +432,55 @@ async fn job_runs_to_completion_and_unpullable_deployment_times_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreate_deployment_replaces_all_pods() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client.clone();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut d = deployment("db", "postgres:16", 2);
+    if let Some(spec) = d.spec.as_mut() {
+        spec.strategy = serde_json::from_value(json!({"type": "Recreate"})).ok();
+    }
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
+    rolled_out(&deployments, "db", 2, 1).await;
+    let first: Vec<String> = pods
+        .list(&ListParams::default())
+        .await
+        .expect("list pods")
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    assert_eq!(first.len(), 2);
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "postgres:17"}]}}}});
+    deployments
+        .patch("db", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .expect("patch image");
+    rolled_out(&deployments, "db", 2, 2).await;
+    let now = eventually("only new pods", || async {
+        let list = pods.list(&ListParams::default()).await.ok()?.items;
+        (list.len() == 2).then_some(list)
+    })
+    .await;
+    for pod in &now {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        assert!(!first.contains(&name), "{name} survived a Recreate rollout");
+        let image = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone());
+        assert_eq!(image.as_deref(), Some("postgres:17"));
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_job_reaches_backoff_limit() {
     let cluster = Cluster::start().await;
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), "default");
@@ -488,21 +539,34 @@ async fn controller_restart_mid_rollout_creates_no_extra_pods() {
         .expect("create deployment");
     rolled_out(&deployments, "api", replicas, 1).await;
 
-    // Watch the pod count for the whole rollout: maxSurge 1 allows at most replicas + 1.
+    // Record every pod that ever exists during the rollout (a watch sees short-lived ones too).
     let observer_pods = pods.clone();
-    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (listed_tx, listed_rx) = tokio::sync::oneshot::channel::<()>();
     let observer = tokio::spawn(async move {
-        let mut most = 0;
-        loop {
-            if let Ok(list) = observer_pods.list(&ListParams::default()).await {
-                most = most.max(active_pods(&list.items).len());
+        let mut seen = std::collections::BTreeSet::new();
+        let mut listed = Some(listed_tx);
+        let events = watcher(observer_pods, watcher::Config::default()).take_until(done_rx);
+        futures::pin_mut!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => {
+                    seen.extend(pod.metadata.name);
+                }
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(tx) = listed.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                _ => {}
             }
-            if done_rx.try_recv().is_ok() {
-                return most;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        seen
     });
+    tokio::time::timeout(WAIT, listed_rx)
+        .await
+        .expect("pod watch lists within the wait")
+        .expect("observer running");
 
     let patch =
         json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}});
@@ -524,8 +588,18 @@ async fn controller_restart_mid_rollout_creates_no_extra_pods() {
     })
     .await;
     let _ = done_tx.send(());
-    let most = observer.await.expect("observer");
-    assert!(most <= 7, "at most replicas + maxSurge pods at once, saw {most}");
+    let seen = observer.await.expect("observer");
+    // Exactly one pod per replica was ever created for each ReplicaSet: no duplicates.
+    for rs in replica_sets
+        .list(&ListParams::default())
+        .await
+        .expect("list rs")
+        .items
+    {
+        let prefix = format!("{}-", rs.metadata.name.unwrap_or_default());
+        let created = seen.iter().filter(|name| name.starts_with(&prefix)).count();
+        assert_eq!(created, 6, "pods created for {prefix}*: {seen:?}");
+    }
     for pod in &settled {
         let image = pod
             .spec

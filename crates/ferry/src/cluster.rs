@@ -139,6 +139,8 @@ pub struct Controllers {
     kubelet: ferry_kubelet::runtime::Kubelet,
     cloneset: ferry_cloneset::controller::CloneSetController,
     pipelines: ferry_pipelines::controller::PipelinesController,
+    /// Deployment, ReplicaSet, Job and Endpoints controllers: a stop signal and their task.
+    workloads: (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>),
 }
 
 impl Controllers {
@@ -159,16 +161,25 @@ impl Controllers {
             &options.data_dir,
             Some(options.kubeconfig.clone()),
         );
-        let pipelines = ferry_pipelines::controller::PipelinesController::start(client.clone(), pipelines_config);
+        let pipelines =
+            ferry_pipelines::controller::PipelinesController::start(client.clone(), pipelines_config);
+        let (stop_workloads, stopped) = tokio::sync::oneshot::channel::<()>();
+        let workloads = tokio::spawn(ferry_workloads::run_all(client.clone(), async move {
+            let _ = stopped.await;
+        }));
         let cloneset = ferry_cloneset::controller::CloneSetController::start(client);
         Ok(Controllers {
             kubelet,
             cloneset,
             pipelines,
+            workloads: (stop_workloads, workloads),
         })
     }
 
     pub async fn shutdown(self) {
+        let (stop_workloads, workloads) = self.workloads;
+        let _ = stop_workloads.send(());
+        let _ = workloads.await;
         self.pipelines.shutdown().await;
         self.cloneset.shutdown().await;
         self.kubelet.shutdown().await;

@@ -20,7 +20,11 @@ const NEW_IMAGE: &str = "openkruise/kruise:hello_world-8a3d1c5e7";
 fn pods(cluster: &Cluster) -> Vec<Value> {
     let list = cluster.get_json(&["pods", "-l", "app=helloworld-server"]);
     let mut items = list["items"].as_array().cloned().unwrap_or_default();
-    items.sort_by(|a, b| a["metadata"]["name"].as_str().cmp(&b["metadata"]["name"].as_str()));
+    items.sort_by(|a, b| {
+        a["metadata"]["name"]
+            .as_str()
+            .cmp(&b["metadata"]["name"].as_str())
+    });
     items
 }
 
@@ -43,6 +47,15 @@ fn image(pod: &Value) -> &str {
     pod["spec"]["containers"][0]["image"].as_str().unwrap_or_default()
 }
 
+/// The pod runs `image` after one in-place container restart and is Ready.
+fn restarted_on(pod: &Value, image: &str) -> bool {
+    let container = &pod["status"]["containerStatuses"][0];
+    container["image"] == image
+        && container["restartCount"] == 1
+        && container["ready"] == true
+        && is_ready(pod)
+}
+
 fn uid(pod: &Value) -> String {
     pod["metadata"]["uid"].as_str().unwrap_or_default().to_string()
 }
@@ -54,7 +67,11 @@ fn status(cluster: &Cluster) -> Value {
 /// `kubectl get cloneset` columns after NAME: DESIRED UPDATED UPDATED_READY UPDATED_AVAILABLE READY TOTAL.
 fn printed_columns(cluster: &Cluster) -> Vec<String> {
     let out = cluster.kubectl_ok(&["get", "cloneset", CLONESET, "--no-headers"]);
-    out.split_whitespace().skip(1).take(6).map(str::to_string).collect()
+    out.split_whitespace()
+        .skip(1)
+        .take(6)
+        .map(str::to_string)
+        .collect()
 }
 
 fn merge_patch(cluster: &Cluster, patch: &str) {
@@ -82,7 +99,8 @@ fn wait_settled(cluster: &Cluster, replicas: usize) {
             && active.iter().all(is_ready)
             && status["readyReplicas"] == replicas
             && status["replicas"] == replicas
-            && status["observedGeneration"] == cluster.get_json(&["cloneset", CLONESET])["metadata"]["generation"]
+            && status["observedGeneration"]
+                == cluster.get_json(&["cloneset", CLONESET])["metadata"]["generation"]
     });
 }
 
@@ -107,9 +125,15 @@ fn seed_cloneset_rolls_out_in_place_in_batches() {
 
     // partition 1 of 2: exactly one pod moves, in place.
     set_image(&cluster, NEW_IMAGE);
+    // Wait for the end state (container restarted and Ready again), not just the counters.
     cluster.wait_for("one pod updated in place", WAIT, || {
+        let restarted = active_pods(&cluster)
+            .iter()
+            .filter(|p| restarted_on(p, NEW_IMAGE))
+            .count();
         let status = status(&cluster);
-        status["updatedReplicas"] == 1
+        restarted == 1
+            && status["updatedReplicas"] == 1
             && status["updatedReadyReplicas"] == 1
             && status["expectedUpdatedReplicas"] == 1
             && status["readyReplicas"] == 2
@@ -127,7 +151,10 @@ fn seed_cloneset_rolls_out_in_place_in_batches() {
     let container = &moved["status"]["containerStatuses"][0];
     assert_eq!(container["restartCount"], 1);
     assert_eq!(container["image"], NEW_IMAGE);
-    assert_ne!(container["imageID"], original["status"]["containerStatuses"][0]["imageID"]);
+    assert_ne!(
+        container["imageID"],
+        original["status"]["containerStatuses"][0]["imageID"]
+    );
     assert!(moved["metadata"]["annotations"]["apps.kruise.io/inplace-update-state"].is_string());
     let status_now = status(&cluster);
     assert_ne!(status_now["currentRevision"], status_now["updateRevision"]);
@@ -135,20 +162,31 @@ fn seed_cloneset_rolls_out_in_place_in_batches() {
     // partition 0: the other follows, also in place.
     merge_patch(&cluster, r#"{"spec":{"updateStrategy":{"partition":0}}}"#);
     cluster.wait_for("both pods updated", WAIT, || {
+        let restarted = active_pods(&cluster)
+            .iter()
+            .filter(|p| restarted_on(p, NEW_IMAGE))
+            .count();
         let status = status(&cluster);
-        status["updatedReplicas"] == 2 && status["updatedReadyReplicas"] == 2 && status["readyReplicas"] == 2
+        restarted == 2
+            && status["updatedReplicas"] == 2
+            && status["updatedReadyReplicas"] == 2
+            && status["readyReplicas"] == 2
     });
     let last = active_pods(&cluster);
     let uids_before: BTreeSet<String> = before.iter().map(uid).collect();
     let uids_after: BTreeSet<String> = last.iter().map(uid).collect();
     assert_eq!(uids_before, uids_after, "no pod was recreated");
-    assert!(last.iter().all(|p| image(p) == NEW_IMAGE && p["status"]["containerStatuses"][0]["restartCount"] == 1));
+    assert!(
+        last.iter()
+            .all(|p| image(p) == NEW_IMAGE && p["status"]["containerStatuses"][0]["restartCount"] == 1)
+    );
     cluster.wait_for("currentRevision catches up", WAIT, || {
         let status = status(&cluster);
         status["currentRevision"] == status["updateRevision"]
     });
-    let printed = printed_columns(&cluster);
-    assert_eq!(printed, ["2", "2", "2", "2", "2", "2"]);
+    cluster.wait_for("kubectl get cloneset columns after the rollout", WAIT, || {
+        printed_columns(&cluster) == ["2", "2", "2", "2", "2", "2"]
+    });
 }
 
 #[test]
@@ -167,11 +205,16 @@ fn env_change_recreates_and_scale_goes_through_the_scale_subresource() {
         let active = active_pods(&cluster);
         let status = status(&cluster);
         active.len() == 2
-            && active.iter().all(|p| p["spec"]["containers"][0]["env"][0]["name"] == "GREETING" && is_ready(p))
+            && active
+                .iter()
+                .all(|p| p["spec"]["containers"][0]["env"][0]["name"] == "GREETING" && is_ready(p))
             && status["updatedReadyReplicas"] == 2
     });
     let after: BTreeSet<String> = active_pods(&cluster).iter().map(uid).collect();
-    assert!(before.is_disjoint(&after), "every pod is new: {before:?} vs {after:?}");
+    assert!(
+        before.is_disjoint(&after),
+        "every pod is new: {before:?} vs {after:?}"
+    );
 
     // `kubectl scale` writes /scale; the controller creates the third pod.
     cluster.kubectl_ok(&["scale", "cloneset", CLONESET, "--replicas", "3"]);
@@ -179,7 +222,11 @@ fn env_change_recreates_and_scale_goes_through_the_scale_subresource() {
     cluster.wait_for("three replicas printed", WAIT, || {
         printed_columns(&cluster) == ["3", "3", "3", "3", "3", "3"]
     });
-    let scale = cluster.kubectl_ok(&["get", "--raw", "/apis/apps.kruise.io/v1alpha1/namespaces/default/clonesets/helloworld-server/scale"]);
+    let scale = cluster.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/apps.kruise.io/v1alpha1/namespaces/default/clonesets/helloworld-server/scale",
+    ]);
     let scale: Value = serde_json::from_str(&scale).expect("scale JSON");
     assert_eq!(scale["spec"]["replicas"], 3);
     assert_eq!(scale["status"]["selector"], "app=helloworld-server");
@@ -226,7 +273,11 @@ fn template_no_defaults_gate_is_visible_in_the_stored_cloneset() {
             expect_defaults,
             "gate {gate:?}: imagePullPolicy injected only without TemplateNoDefaults:\n{yaml}"
         );
-        assert_eq!(yaml.contains("dnsPolicy: ClusterFirst"), expect_defaults, "gate {gate:?}");
+        assert_eq!(
+            yaml.contains("dnsPolicy: ClusterFirst"),
+            expect_defaults,
+            "gate {gate:?}"
+        );
         // Spec-level defaults apply either way.
         assert!(yaml.contains("revisionHistoryLimit: 10"), "{yaml}");
         assert!(yaml.contains("maxUnavailable: 20%"), "{yaml}");
@@ -256,8 +307,12 @@ fn controller_restart_mid_rollout_resumes_without_duplicates() {
     second.wait_for("rollout finished after restart", WAIT, || {
         let all = pods(&second);
         assert!(all.len() <= 4, "never more than 4 pods: {}", all.len());
+        let restarted = all.iter().filter(|p| restarted_on(p, NEW_IMAGE)).count();
         let status = status(&second);
-        status["updatedReplicas"] == 4 && status["updatedReadyReplicas"] == 4 && status["readyReplicas"] == 4
+        restarted == 4
+            && status["updatedReplicas"] == 4
+            && status["updatedReadyReplicas"] == 4
+            && status["readyReplicas"] == 4
     });
     let after = active_pods(&second);
     let uids: BTreeSet<String> = after.iter().map(uid).collect();
@@ -267,5 +322,9 @@ fn controller_restart_mid_rollout_resumes_without_duplicates() {
         .filter_map(|p| p["metadata"]["labels"]["apps.kruise.io/cloneset-instance-id"].as_str())
         .collect();
     assert_eq!(ids.len(), 4, "instance ids are unique");
-    assert!(after.iter().all(|p| image(p) == NEW_IMAGE && p["status"]["containerStatuses"][0]["restartCount"] == 1));
+    assert!(
+        after
+            .iter()
+            .all(|p| image(p) == NEW_IMAGE && p["status"]["containerStatuses"][0]["restartCount"] == 1)
+    );
 }

@@ -16,7 +16,9 @@ fn main() -> ExitCode {
             "--listen" => listen = args.next().unwrap_or(listen),
             "--insecure-http" => tls = false,
             other => {
-                eprintln!("unknown argument {other:?}; usage: ferry-apiserver [--data-dir DIR] [--listen ADDR] [--insecure-http]");
+                eprintln!(
+                    "unknown argument {other:?}; usage: ferry-apiserver [--data-dir DIR] [--listen ADDR] [--insecure-http]"
+                );
                 return ExitCode::FAILURE;
             }
         }
@@ -40,8 +42,9 @@ fn main() -> ExitCode {
 async fn serve(data_dir: PathBuf, listen: String, tls: bool) -> Result<(), String> {
     let addr = listen.parse().map_err(|e| format!("--listen {listen:?}: {e}"))?;
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    let store = ferry_store::SqliteStore::open(&data_dir.join("state.db"), ferry_store::SqliteOptions::default())
-        .map_err(|e| format!("opening the store: {e}"))?;
+    let store =
+        ferry_store::SqliteStore::open(&data_dir.join("state.db"), ferry_store::SqliteOptions::default())
+            .map_err(|e| format!("opening the store: {e}"))?;
     let mut config = ferry_apiserver::Config::new(addr, data_dir, Arc::new(store));
     config.tls = tls;
     let running = ferry_apiserver::start(config).await.map_err(|e| e.to_string())?;

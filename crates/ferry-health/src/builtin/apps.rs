@@ -48,7 +48,7 @@ pub(crate) fn deployment(obj: &Value) -> CheckResult {
     if replicas > updated {
         return Ok(HealthStatus::progressing(format!(
             "Waiting for rollout to finish: {} old replicas are pending termination...",
-            replicas - updated
+            replicas.saturating_sub(updated)
         )));
     }
     if available < updated {
@@ -82,7 +82,7 @@ pub(crate) fn stateful_set(obj: &Value) -> CheckResult {
     {
         return Ok(HealthStatus::progressing(format!(
             "Waiting for {} pods to be ready...",
-            desired - ready
+            desired.saturating_sub(ready)
         )));
     }
     let strategy = f.str(&["spec", "updateStrategy", "type"])?;
@@ -90,11 +90,11 @@ pub(crate) fn stateful_set(obj: &Value) -> CheckResult {
     if strategy == "RollingUpdate" && f.is_present(&["spec", "updateStrategy", "rollingUpdate"]) {
         let partition = f.opt_int(&["spec", "updateStrategy", "rollingUpdate", "partition"])?;
         if let (Some(desired), Some(partition)) = (spec_replicas, partition)
-            && updated < desired - partition
+            && updated < desired.saturating_sub(partition)
         {
             return Ok(HealthStatus::progressing(format!(
                 "Waiting for partitioned roll out to finish: {updated} out of {} new pods have been updated...",
-                desired - partition
+                desired.saturating_sub(partition)
             )));
         }
         return Ok(HealthStatus::healthy(format!(

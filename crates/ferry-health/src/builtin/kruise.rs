@@ -82,7 +82,7 @@ fn judge(view: &RolloutView<'_>, f: &Fields<'_>) -> CheckResult {
     } else if let Some(total) = view.total.filter(|total| *total > view.desired) {
         Some(format!(
             "Waiting for rollout to finish: {} extra replicas are pending termination...",
-            total - view.desired
+            total.saturating_sub(view.desired)
         ))
     } else if let Some(ready) = view
         .updated_available
@@ -111,7 +111,7 @@ fn judge(view: &RolloutView<'_>, f: &Fields<'_>) -> CheckResult {
     }
 
     if view.updated < view.desired {
-        let waiting = view.desired - view.updated;
+        let waiting = view.desired.saturating_sub(view.updated);
         return Ok(match &view.hold {
             Hold::Partition { written, field } => HealthStatus::suspended(format!(
                 "{label} needs manual intervention: {waiting} of {} pods wait behind partition {written}; lower {field} to continue the rollout",
@@ -173,7 +173,7 @@ pub(crate) fn resolve_partition(
                 .ok_or_else(error)?;
             let replicas = replicas.max(0);
             // ceil(replicas * percent / 100) in integers.
-            let mut kept = (replicas.saturating_mul(percent) + 99) / 100;
+            let mut kept = replicas.saturating_mul(percent).saturating_add(99) / 100;
             kept = kept.min(replicas);
             if replicas > 1 && kept == replicas && percent != 100 {
                 kept = replicas - 1;
@@ -198,7 +198,7 @@ pub(crate) fn clone_set(obj: &Value) -> CheckResult {
         label: LABEL,
         name: f.str(&["metadata", "name"])?,
         desired,
-        expected_updated: desired - kept,
+        expected_updated: desired.saturating_sub(kept),
         hold: Hold::Partition { written, field },
         paused: f.bool(&["spec", "updateStrategy", "paused"])?,
         total: Some(f.int(&["status", "replicas"])?),
@@ -238,7 +238,7 @@ pub(crate) fn advanced_stateful_set(obj: &Value) -> CheckResult {
         label: "StatefulSet",
         name: f.str(&["metadata", "name"])?,
         desired,
-        expected_updated: desired - kept,
+        expected_updated: desired.saturating_sub(kept),
         hold,
         paused: f.bool(&["spec", "updateStrategy", "rollingUpdate", "paused"])?,
         total: Some(f.int(&["status", "replicas"])?),
@@ -274,7 +274,7 @@ pub(crate) fn advanced_daemon_set(obj: &Value) -> CheckResult {
         label: "DaemonSet",
         name: f.str(&["metadata", "name"])?,
         desired,
-        expected_updated: desired - kept,
+        expected_updated: desired.saturating_sub(kept),
         hold,
         paused: f.bool(&["spec", "updateStrategy", "rollingUpdate", "paused"])?,
         total: None,
@@ -306,6 +306,8 @@ mod tests {
             (json!("100%"), 3, 3),
             (json!("0%"), 3, 0),
             (json!("20%"), 2, 1),
+            // Above 100% the value is still not "100%": one pod updates (no overflow either).
+            (json!("99999999999999999%"), 3, 2),
         ];
         for (value, replicas, kept) in cases {
             let got = resolve_partition(Some(&value), replicas, "p").unwrap().0;

@@ -233,3 +233,35 @@ mod tests {
         assert!(builtin_check("argoproj.io", "Application").is_none());
     }
 }
+
+#[cfg(test)]
+mod extreme_values {
+    use serde_json::json;
+
+    /// Every built-in check survives extreme and negative counters without panicking.
+    #[test]
+    fn no_check_panics_on_extreme_numbers() {
+        let kinds = [
+            ("apps", "Deployment"),
+            ("apps", "StatefulSet"),
+            ("apps", "DaemonSet"),
+            ("apps", "ReplicaSet"),
+            ("apps.kruise.io", "CloneSet"),
+            ("apps.kruise.io", "StatefulSet"),
+            ("apps.kruise.io", "DaemonSet"),
+        ];
+        for extreme in [i64::MIN, -1, i64::MAX] {
+            let obj = json!({
+                "metadata": {"generation": extreme},
+                "spec": {"replicas": extreme, "updateStrategy": {"type": "RollingUpdate", "partition": extreme, "rollingUpdate": {"partition": extreme}}},
+                "status": {"observedGeneration": extreme, "replicas": extreme, "readyReplicas": i64::MIN, "updatedReplicas": i64::MIN,
+                           "availableReplicas": i64::MIN, "updatedAvailableReplicas": i64::MIN, "desiredNumberScheduled": extreme,
+                           "updatedNumberScheduled": i64::MIN, "numberAvailable": i64::MIN}
+            });
+            for (group, kind) in kinds {
+                let check = super::builtin_check(group, kind).unwrap();
+                let _ = check(&obj);
+            }
+        }
+    }
+}

@@ -360,5 +360,37 @@ fn lazy_obj_behaves_like_a_plain_table() {
 #[test]
 fn wrapped_pairs_reports_errors_like_pairs() {
     let err = health("for k in pairs(obj.nothing) do end", &json!({})).unwrap_err();
-    assert!(err.to_string().contains("bad argument #1 to 'pairs' (table expected, got nil)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("bad argument #1 to 'pairs' (table expected, got nil)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn runtime_is_shareable_and_threads_evaluate_independently() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<LuaRuntime>();
+    let runtime = std::sync::Arc::new(LuaRuntime::default());
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let runtime = std::sync::Arc::clone(&runtime);
+            std::thread::spawn(move || {
+                for round in 0..200 {
+                    let obj = json!({"n": worker * 1000 + round});
+                    let got = eval_health_script(
+                        &runtime,
+                        "counter = (counter or 0) + 1 return {status = 'Healthy', message = tostring(obj.n) .. '/' .. counter}",
+                        Libraries::Open,
+                        &obj,
+                    );
+                    let expected = format!("{}/1", worker * 1000 + round);
+                    assert_eq!(got.unwrap().unwrap().message, expected);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
 }

@@ -159,11 +159,22 @@ fn actions_are_found_and_parsed_per_kind() {
     let actions = "discovery.lua: |\n  return {restart = {}}\ndefinitions:\n- name: restart\n  action.lua: |\n    return obj\n";
     let overrides = ResourceOverrides::from_config_data(&data(&[
         ("resource.customizations.actions.apps_Deployment", actions),
-        ("resource.customizations.actions.apps_StatefulSet", "discovery.lua: |\n  return {\n"),
+        (
+            "resource.customizations.actions.apps_StatefulSet",
+            "discovery.lua: |\n  return {\n",
+        ),
     ]));
     let config = overrides.actions("apps", "Deployment").unwrap().unwrap();
     assert_eq!(config.definitions[0].name, "restart");
     assert!(overrides.actions("apps", "DaemonSet").is_none());
-    let warning = overrides.warnings().iter().find(|w| w.key.ends_with("apps_StatefulSet")).unwrap();
-    assert!(warning.message.contains("discovery.lua does not compile"), "{}", warning.message);
+    let warning = overrides
+        .warnings()
+        .iter()
+        .find(|w| w.key.ends_with("apps_StatefulSet"))
+        .unwrap();
+    assert!(
+        warning.message.contains("discovery.lua does not compile"),
+        "{}",
+        warning.message
+    );
 }

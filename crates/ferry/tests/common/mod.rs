@@ -52,8 +52,22 @@ impl Cluster {
         cluster
     }
 
+    /// Like [`Cluster::start`], with extra environment variables for `ferry up`.
+    pub fn start_with_env(label: &str, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Cluster {
+        let tmp = TempDir::new(label);
+        let data_dir = tmp.0.clone();
+        let mut cluster = Cluster::start_in_with_env(&data_dir, extra, env);
+        cluster._tmp = Some(tmp);
+        cluster
+    }
+
     /// `ferry up` on an existing data dir (a restart keeps the state).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Cluster {
+        Cluster::start_in_with_env(data_dir, extra, &[])
+    }
+
+    /// [`Cluster::start_in`] with extra environment variables for `ferry up`.
+    pub fn start_in_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Cluster {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec![
@@ -70,6 +84,7 @@ impl Cluster {
         let log = std::fs::File::create(data_dir.join("ferry-up.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
