@@ -30,6 +30,12 @@ enum Command {
     /// Evaluate resource health as Argo CD does (built-in checks and Lua).
     #[command(subcommand)]
     Health(cmd::health::Command),
+    /// Internal: set up a pipeline step's sandbox inside its namespaces, then exec the step.
+    #[command(hide = true)]
+    SandboxInit {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// The name the binary was invoked under (`argocd` when called through a symlink of that name).
@@ -54,6 +60,14 @@ fn main() -> ExitCode {
         Command::Kubeconfig(args) => cmd::up::run_kubeconfig(args),
         Command::Template(args) => cmd::template::run(args),
         Command::Health(command) => cmd::health::run(command),
+        Command::SandboxInit { args } => match ferry_pipelines::executor::init::sandbox_init(&args) {
+            Ok(never) => match never {},
+            Err(message) => {
+                eprintln!("ferry sandbox: {message}");
+                // 127: the step's command could not be started, as a shell reports it.
+                return ExitCode::from(127);
+            }
+        },
     };
     match result {
         Ok(code) => code,

@@ -30,8 +30,8 @@ fn sandbox_available() -> bool {
             .status()
             .is_ok_and(|s| s.success())
     };
-    let available = works(&["--mount", "--pid", "--fork", "--map-root-user"])
-        || works(&["--mount", "--pid", "--fork"]);
+    let available =
+        works(&["--mount", "--pid", "--fork", "--map-root-user"]) || works(&["--mount", "--pid", "--fork"]);
     if !available {
         eprintln!("notice: skipping: `unshare` cannot create mount/pid namespaces here");
     }
@@ -119,17 +119,17 @@ fn seed_pipelinerun_succeeds_with_the_articles_argocd_calls() {
         return;
     }
     let tools = stub_tools();
-    let cluster = Cluster::start_with_env(
-        "pipelines-seed",
-        &[],
-        &[("FERRY_TOOLS_DIR", tools.0.as_os_str())],
-    );
+    let cluster = Cluster::start_with_env("pipelines-seed", &[], &[("FERRY_TOOLS_DIR", tools.0.as_os_str())]);
     cluster.apply(SEED);
     cluster.apply(SEED_RUN);
     cluster.apply(V1);
 
     // The article's v1beta1 PipelineRun.
-    let run = wait_finished(&cluster, "pipelineruns.v1beta1.tekton.dev", "helloworld-pipeline-run-1");
+    let run = wait_finished(
+        &cluster,
+        "pipelineruns.v1beta1.tekton.dev",
+        "helloworld-pipeline-run-1",
+    );
     let (status, reason, message) = succeeded(&run);
     assert_eq!(
         (status.as_str(), reason.as_str()),
@@ -151,8 +151,14 @@ fn seed_pipelinerun_succeeds_with_the_articles_argocd_calls() {
     assert_eq!(references[0]["kind"], "TaskRun");
 
     let child = cluster.get_json(&["taskruns.v1beta1.tekton.dev", child_name]);
-    assert_eq!(label(&child, "tekton.dev/pipelineRun"), Some("helloworld-pipeline-run-1"));
-    assert_eq!(label(&child, "tekton.dev/pipelineTask"), Some("helloworld-argocd"));
+    assert_eq!(
+        label(&child, "tekton.dev/pipelineRun"),
+        Some("helloworld-pipeline-run-1")
+    );
+    assert_eq!(
+        label(&child, "tekton.dev/pipelineTask"),
+        Some("helloworld-argocd")
+    );
     assert_eq!(label(&child, "tekton.dev/pipeline"), Some("helloworld-pipeline"));
     assert_eq!(label(&child, "tekton.dev/task"), Some("helloworld-argocd"));
     let owner = &child["metadata"]["ownerReferences"][0];
@@ -186,12 +192,24 @@ fn seed_pipelinerun_succeeds_with_the_articles_argocd_calls() {
     );
 
     // The v1 PipelineRun of the same Pipeline, next to it.
-    let run_v1 = wait_finished(&cluster, "pipelineruns.v1.tekton.dev", "helloworld-pipeline-run-v1");
+    let run_v1 = wait_finished(
+        &cluster,
+        "pipelineruns.v1.tekton.dev",
+        "helloworld-pipeline-run-v1",
+    );
     let (status, reason, message) = succeeded(&run_v1);
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "Succeeded"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "Succeeded"),
+        "{message}"
+    );
     assert_eq!(run_v1["spec"]["timeouts"]["pipeline"], "10m");
     assert!(run_v1["spec"].get("timeout").is_none(), "{run_v1}");
-    let log_v1 = task_run_logs(&cluster.data_dir, "default", "helloworld-pipeline-run-v1-helloworld-argocd");
+    let log_v1 = task_run_logs(
+        &cluster.data_dir,
+        "default",
+        "helloworld-pipeline-run-v1-helloworld-argocd",
+    );
     let calls_v1 = argocd_calls(&log_v1);
     assert_eq!(calls_v1.len(), 5, "{log_v1}");
     assert!(
@@ -210,7 +228,10 @@ fn seed_pipelinerun_succeeds_with_the_articles_argocd_calls() {
     assert_eq!(succeeded(&result_v1beta1).0, "True", "{result_v1beta1}");
     assert_eq!(result_v1beta1["status"]["taskResults"][0]["name"], "greeting");
     assert_eq!(result_v1beta1["status"]["taskResults"][0]["value"], "hello");
-    assert!(result_v1beta1["status"].get("results").is_none(), "{result_v1beta1}");
+    assert!(
+        result_v1beta1["status"].get("results").is_none(),
+        "{result_v1beta1}"
+    );
 
     // The Secret's data never reaches the server's own log.
     let server_log = std::fs::read_to_string(cluster.data_dir.join("ferry-up.log")).unwrap_or_default();
@@ -228,23 +249,42 @@ fn bad_runs_end_with_tektons_reasons_and_the_controller_keeps_serving() {
 
     let missing_param = wait_finished(&cluster, "pipelineruns.tekton.dev", "missing-param");
     let (status, reason, message) = succeeded(&missing_param);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "ParameterMissing"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ParameterMissing"),
+        "{message}"
+    );
     assert!(message.contains("app_name"), "{message}");
-    let children = cluster.get_json(&["taskruns.tekton.dev", "-l", "tekton.dev/pipelineRun=missing-param"]);
+    let children = cluster.get_json(&[
+        "taskruns.tekton.dev",
+        "-l",
+        "tekton.dev/pipelineRun=missing-param",
+    ]);
     assert_eq!(children["items"].as_array().map(Vec::len), Some(0));
 
     let step_fails = wait_finished(&cluster, "pipelineruns.tekton.dev", "step-exits-one");
     let (status, reason, message) = succeeded(&step_fails);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "Failed"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "Failed"),
+        "{message}"
+    );
     // The TaskRun's reason is `StepFailed` (Tekton ≥ 1.12; `Failed` before), the
     // PipelineRun's stays `Failed`.
     let failed_child = cluster.get_json(&["taskruns.tekton.dev", "step-exits-one-fails"]);
     let (status, reason, message) = succeeded(&failed_child);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "StepFailed"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "StepFailed"),
+        "{message}"
+    );
     assert!(message.contains("step-fail"), "{message}");
     assert_eq!(failed_child["status"]["steps"][0]["terminated"]["exitCode"], 1);
     let log = task_run_logs(&cluster.data_dir, "default", "step-exits-one-fails");
-    assert!(log.contains("about to fail") && !log.contains("unreachable"), "{log}");
+    assert!(
+        log.contains("about to fail") && !log.contains("unreachable"),
+        "{log}"
+    );
 
     let missing_secret = wait_finished(&cluster, "taskruns.tekton.dev", "missing-secret");
     let (status, reason, message) = succeeded(&missing_secret);
@@ -268,10 +308,17 @@ fn bad_runs_end_with_tektons_reasons_and_the_controller_keeps_serving() {
     let still = wait_finished(&cluster, "taskruns.tekton.dev", "still-serving");
     let (status, reason, message) = succeeded(&still);
     let log = task_run_logs(&cluster.data_dir, "default", "still-serving");
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "Succeeded"), "{message}\n{log}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "Succeeded"),
+        "{message}\n{log}"
+    );
     assert!(log.contains("still serving"), "{log}");
     assert!(log.contains("+ferry"), "Ferry's argocd answered: {log}");
-    assert!(log.contains("taskrun.tekton.dev/still-serving"), "kubectl reached the cluster: {log}");
+    assert!(
+        log.contains("taskrun.tekton.dev/still-serving"),
+        "kubectl reached the cluster: {log}"
+    );
 }
 
 #[test]
@@ -283,10 +330,10 @@ fn timeouts_and_cancellation_end_runs_with_tektons_reasons() {
     cluster.apply(SLOW);
 
     let child = "cancelled-run-sleeps";
-    cluster.wait_for("the cancelled run's step to start", RUN_TIMEOUT, || {
+    cluster.wait_for("the cancelled run's TaskRun to be running", RUN_TIMEOUT, || {
         let out = cluster.kubectl(&["get", "taskruns.tekton.dev", child, "-o", "json"]);
         let object: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        object.pointer("/status/steps/0/running").is_some()
+        succeeded(&object).1 == "Running"
     });
     cluster.kubectl_ok(&[
         "patch",
@@ -298,14 +345,26 @@ fn timeouts_and_cancellation_end_runs_with_tektons_reasons() {
     ]);
     let cancelled = wait_finished(&cluster, "pipelineruns.tekton.dev", "cancelled-run");
     let (status, reason, message) = succeeded(&cancelled);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "Cancelled"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "Cancelled"),
+        "{message}"
+    );
     let cancelled_child = wait_finished(&cluster, "taskruns.tekton.dev", child);
     let (status, reason, message) = succeeded(&cancelled_child);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "TaskRunCancelled"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "TaskRunCancelled"),
+        "{message}"
+    );
     assert_eq!(cancelled_child["spec"]["status"], "TaskRunCancelled");
 
     let timed_out = wait_finished(&cluster, "taskruns.tekton.dev", "times-out");
     let (status, reason, message) = succeeded(&timed_out);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "TaskRunTimeout"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "TaskRunTimeout"),
+        "{message}"
+    );
     assert!(message.contains("times-out"), "{message}");
 }

@@ -73,7 +73,12 @@ async fn serve(args: ApiserverArgs, what: &str, cluster: Option<(usize, f64)>) -
     let controllers = match cluster {
         Some((nodes, sim_speed)) => {
             let client = crate::cluster::client(&running.kubeconfig).await?;
-            let options = crate::cluster::ClusterOptions { nodes, sim_speed, data_dir: args.data_dir.clone(), kubeconfig: running.kubeconfig.clone() };
+            let options = crate::cluster::ClusterOptions {
+                nodes,
+                sim_speed,
+                data_dir: args.data_dir.clone(),
+                kubeconfig: running.kubeconfig.clone(),
+            };
             Some(crate::cluster::Controllers::start(client, &options).await?)
         }
         None => None,
