@@ -55,8 +55,11 @@ pub fn apply_defaults(group: &str, version: &str, kind: &str, obj: &mut Value) {
         }
         ("", "v1", "Service") => default_service(obj),
         ("", "v1", "Secret") => {
-            if let Value::Object(m) = obj {
-                set_default(m, "type", json!("Opaque"));
+            // SetDefaults_Secret: an empty type (as protobuf clients send) is Opaque too.
+            if let Value::Object(m) = obj
+                && m.get("type").and_then(Value::as_str).is_none_or(str::is_empty)
+            {
+                m.insert("type".into(), json!("Opaque"));
             }
         }
         ("", "v1", "Namespace") => default_namespace(obj),
@@ -625,10 +628,18 @@ mod tests {
         );
         assert_eq!(ns.pointer("/spec/finalizers"), Some(&json!(["kubernetes"])));
         assert_eq!(ns.pointer("/status/phase"), Some(&json!("Active")));
-        assert_eq!(
-            defaulted("", "Secret", json!({})).pointer("/type"),
-            Some(&json!("Opaque"))
-        );
+        for (secret, want) in [
+            (json!({}), "Opaque"),
+            (json!({"type": ""}), "Opaque"),
+            (json!({"type": null}), "Opaque"),
+            (json!({"type": "kubernetes.io/tls"}), "kubernetes.io/tls"),
+        ] {
+            assert_eq!(
+                defaulted("", "Secret", secret.clone()).pointer("/type"),
+                Some(&json!(want)),
+                "{secret}"
+            );
+        }
         // Custom resources and wrongly typed values are left alone, without panicking.
         let cr = json!({"spec": {"replicas": "x"}});
         assert_eq!(defaulted("apps.kruise.io", "CloneSet", cr.clone()), cr);

@@ -8,28 +8,28 @@ use std::{
     },
 };
 
-use ferry_apimachinery::{FieldError, names};
+use ferry_apimachinery::{
+    FieldError,
+    apply::{self, ApplyError, ApplyRequest},
+    defaults,
+    managed_fields::{self, UpdateOp},
+    names,
+    schema::{self, SchemaError},
+    typeinfo::Shape,
+    validation,
+};
 use ferry_store::{Entry, Storage, StoreError};
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
 use crate::{
     admission::{AdmissionError, AdmissionRequest, MutatingAdmission, Operation, ValidatingAdmission},
-    defaults,
     errors::{ApiError, ApiResult, Subject},
-    patch::{self, ListKeys},
     registry::{Registry, ResourceInfo},
-    schema,
 };
 
 /// How unknown fields are treated (`fieldValidation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FieldValidation {
-    Strict,
-    #[default]
-    Warn,
-    Ignore,
-}
+pub use ferry_apimachinery::schema::FieldValidation;
 
 /// Options shared by writes.
 #[derive(Debug, Clone, Default)]
@@ -138,6 +138,70 @@ fn comparable(obj: &Value) -> Value {
     v
 }
 
+/// The `fieldManager` value that marks update_with calls made by server-side apply (which
+/// maintains managedFields itself). It cannot collide with a client's: those are printable.
+const APPLY_MANAGER: &str = "\0apply";
+
+/// Records a non-apply write (create, update, patch) in `metadata.managedFields`.
+fn record_update(
+    info: &ResourceInfo,
+    old: Option<&Value>,
+    new: &mut Value,
+    opts: &WriteOptions,
+    now: &str,
+    shape: Shape<'_>,
+) -> ApiResult<()> {
+    let api_version = info.api_version();
+    managed_fields::update_managed_fields(
+        old,
+        new,
+        UpdateOp {
+            manager: &opts.field_manager,
+            api_version: &api_version,
+            subresource: opts.subresource.as_deref().unwrap_or(""),
+            time: now,
+        },
+        shape,
+    )
+    .map_err(|e| {
+        ApiError::bad_request(format!(
+            "{} \"{}\": metadata.managedFields: {e}",
+            info.kind,
+            meta_str(new, "name").unwrap_or_default()
+        ))
+    })
+}
+
+/// A top-level string field of `obj` (`apiVersion`, `kind`).
+fn meta_free_str(obj: &Value, field: &str) -> Option<String> {
+    obj.get(field).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The part of an applied configuration the endpoint owns, as kube-apiserver's reset-fields
+/// strategies cut it: the main resource of a kind with a status subresource never takes
+/// `status`; the status subresource takes only `status` (plus the identifying fields).
+fn applicable_part(info: &ResourceInfo, subresource: &str, mut applied: Value) -> Value {
+    if let Some(m) = applied.as_object_mut() {
+        match subresource {
+            "status" => m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")),
+            "" if info.has_status => {
+                m.remove("status");
+            }
+            _ => {}
+        }
+    }
+    applied
+}
+
+/// kube-apiserver's 400 for `fieldValidation=Strict` with unknown fields.
+fn strict_decoding_error(info: &ResourceInfo, e: SchemaError) -> ApiError {
+    ApiError::bad_request(format!(
+        "{kind} in version {version:?} cannot be handled as a {kind}: {e}",
+        kind = info.kind,
+        version = info.version,
+    ))
+}
+
 fn admission_error(info: &ResourceInfo, name: &str, e: AdmissionError) -> ApiError {
     match e {
         AdmissionError::Invalid(errs) => ApiError::invalid(
@@ -178,11 +242,12 @@ impl App {
         format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff)
     }
 
-    pub fn list_keys<'a>(&self, info: &'a ResourceInfo) -> ListKeys<'a> {
+    /// The object shape of `info`'s kind: list merge keys and types for patches and managedFields.
+    pub fn shape<'a>(&self, info: &'a ResourceInfo) -> Shape<'a> {
         match (&info.schema, info.custom) {
-            (Some(s), true) => ListKeys::Schema(s),
-            (None, true) => ListKeys::None,
-            _ => ListKeys::Builtin,
+            (Some(schema), true) => Shape::for_schema(schema),
+            (None, true) => Shape::Unknown,
+            _ => Shape::for_builtin(&info.group, &info.kind),
         }
     }
 
@@ -209,6 +274,30 @@ impl App {
         })
     }
 
+    /// Defaults of a built-in kind plus the registry-side fills kube-apiserver does on write:
+    /// a Service's cluster IP (kept from the old object on update, else allocated) and a Job's
+    /// generated selector on create.
+    fn apply_builtin_defaults(&self, info: &ResourceInfo, op: Operation, old: Option<&Value>, obj: &mut Value) {
+        defaults::apply_defaults(&info.group, &info.version, &info.kind, obj);
+        match (info.group.as_str(), info.kind.as_str()) {
+            ("", "Service") if defaults::service_needs_cluster_ip(obj) => {
+                let kept = old
+                    .and_then(|o| o.pointer("/spec/clusterIP"))
+                    .and_then(Value::as_str)
+                    .filter(|ip| !ip.is_empty())
+                    .map(str::to_string);
+                let ip = kept.unwrap_or_else(|| self.allocate_ip());
+                defaults::set_service_cluster_ip(obj, &ip);
+            }
+            ("batch", "Job") if op == Operation::Create => {
+                if let Some(uid) = meta_str(obj, "uid").map(str::to_string) {
+                    defaults::generate_job_selector(obj, &uid);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Mutating admission, defaults, schema validation/pruning and name checks.
     fn admit(
         &self,
@@ -233,42 +322,47 @@ impl App {
                 .map_err(|e| admission_error(info, &name, e))?;
         }
         if !info.custom {
-            defaults::apply_builtin_defaults(&info.group, &info.kind, obj, &mut || self.allocate_ip());
+            self.apply_builtin_defaults(info, op, old, obj);
         }
         let mut warnings = Vec::new();
         let mut errors: Vec<FieldError> = Vec::new();
-        if let (true, Some(schema)) = (info.custom, &info.schema) {
-            let report = schema::validate_and_prune(obj, schema);
-            errors.extend(report.errors);
-            if !report.pruned.is_empty() {
+        if info.custom {
+            if let Some(schema) = &info.schema {
+                match schema::process_custom_resource(obj, schema, opts.field_validation) {
+                    Ok(w) => warnings.extend(w),
+                    Err(SchemaError::UnknownFields(fields)) => {
+                        return Err(strict_decoding_error(info, SchemaError::UnknownFields(fields)));
+                    }
+                    Err(SchemaError::Invalid(errs)) => errors.extend(errs),
+                }
+            }
+            if op == Operation::Create {
+                let rule = names::name_rule_for(&info.group, &info.kind);
+                errors.extend(names::validate_object_name(&name, rule));
+            }
+            if let Some(labels) = meta(obj).and_then(|m| m.get("labels")).and_then(Value::as_object) {
+                errors.extend(names::validate_labels(labels, "metadata.labels"));
+            }
+        } else {
+            // Built-in kinds have no schema here beyond ObjectMeta: unknown metadata fields are
+            // what fieldValidation can catch for them.
+            let unknown = obj
+                .get_mut("metadata")
+                .map(|m| schema::prune_object_meta(m, "metadata"))
+                .unwrap_or_default();
+            if !unknown.is_empty() {
                 match opts.field_validation {
                     FieldValidation::Strict => {
-                        let fields: Vec<String> = report
-                            .pruned
-                            .iter()
-                            .map(|p| format!("unknown field \"{p}\""))
-                            .collect();
-                        return Err(ApiError::bad_request(format!(
-                            "{} in body is invalid: strict decoding error: {}",
-                            info.kind,
-                            fields.join(", ")
-                        )));
+                        return Err(strict_decoding_error(info, SchemaError::UnknownFields(unknown)));
                     }
                     FieldValidation::Warn => {
-                        warnings.extend(report.pruned.iter().map(|p| format!("unknown field \"{p}\"")));
+                        warnings.extend(unknown.iter().map(|f| format!("unknown field {f:?}")));
                     }
                     FieldValidation::Ignore => {}
                 }
             }
+            errors.extend(validation::validate_builtin(&info.group, &info.kind, obj));
         }
-        if op == Operation::Create {
-            let rule = names::name_rule_for(&info.group, &info.kind);
-            errors.extend(names::validate_object_name(&name, rule));
-        }
-        if let Some(labels) = meta(obj).and_then(|m| m.get("labels")).and_then(Value::as_object) {
-            errors.extend(names::validate_labels(labels, "metadata.labels"));
-        }
-        errors.extend(required_fields(info, obj));
         if !errors.is_empty() {
             return Err(ApiError::invalid(
                 Subject {
@@ -381,15 +475,7 @@ impl App {
         let warnings = self.admit(info, Operation::Create, ns, None, &mut obj, opts)?;
         self.check_namespace_open(info, ns)?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_string();
-        patch::record_update(
-            None,
-            &mut obj,
-            &opts.field_manager,
-            &info.api_version(),
-            &now,
-            None,
-            self.list_keys(info),
-        );
+        record_update(info, None, &mut obj, opts, &now, self.shape(info))?;
         self.finish_create(info, ns, &name, obj, opts, warnings).await
     }
 
@@ -602,16 +688,8 @@ impl App {
                 m.insert("generation".into(), json!(g + 1));
             }
         }
-        if opts.field_manager != "\0apply" {
-            patch::record_update(
-                Some(current),
-                &mut desired,
-                &opts.field_manager,
-                &info.api_version(),
-                &now_rfc3339(),
-                sub,
-                self.list_keys(info),
-            );
+        if opts.field_manager != APPLY_MANAGER {
+            record_update(info, Some(current), &mut desired, opts, &now_rfc3339(), self.shape(info))?;
         }
         if comparable(current) == comparable(&desired) {
             return Ok(Written {
@@ -702,37 +780,30 @@ impl App {
             return Err(ApiError::bad_request("the apply configuration must be an object"));
         }
         check_type(info, &applied)?;
-        let keys = self.list_keys(info);
+        let shape = self.shape(info);
         let manager = opts.field_manager.clone();
-        let conflict_error = |conflicts: Vec<patch::ApplyConflict>| {
-            let n = conflicts.len();
-            let described: Vec<String> = conflicts
-                .iter()
-                .map(|c| {
-                    format!(
-                        "conflict with \"{}\" using {}: {}",
-                        c.manager, c.api_version, c.field
-                    )
-                })
-                .collect();
-            let mut e = ApiError::new(
-                409,
-                "Conflict",
-                format!(
-                    "Apply failed with {n} conflict{}: {}",
-                    if n == 1 { "" } else { "s" },
-                    described.join("\n")
-                ),
-            );
-            e.details = Some(json!({
-                "name": name, "group": info.group, "kind": info.plural,
-                "causes": conflicts.iter().map(|c| json!({
-                    "reason": "FieldManagerConflict",
-                    "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version),
-                    "field": c.field,
-                })).collect::<Vec<_>>(),
-            }));
-            e
+        let sub = opts.subresource.as_deref().unwrap_or("");
+        let api_version = meta_free_str(&applied, "apiVersion").unwrap_or_else(|| info.api_version());
+        let applied = applicable_part(info, sub, applied);
+        let apply_error = |e: ApplyError| match e {
+            ApplyError::Conflicts(conflicts) => {
+                let status = apply::conflict_status(&conflicts);
+                let mut e = ApiError::new(
+                    409,
+                    "Conflict",
+                    status
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("Apply failed with conflicts")
+                        .to_string(),
+                );
+                e.details = Some(json!({
+                    "name": name, "group": info.group, "kind": info.plural,
+                    "causes": status.pointer("/details/causes").cloned().unwrap_or(json!([])),
+                }));
+                e
+            }
+            ApplyError::Invalid(message) => ApiError::bad_request(message),
         };
         if self.store.get(&info.key(ns, name)).is_none() {
             if opts.subresource.is_some() {
@@ -743,8 +814,17 @@ impl App {
                 }));
             }
             let now = now_rfc3339();
-            let mut obj = patch::server_side_apply(None, &applied, &manager, force, &now, keys)
-                .map_err(conflict_error)?;
+            let mut obj = apply::server_side_apply(ApplyRequest {
+                live: None,
+                applied: &applied,
+                manager: &manager,
+                force,
+                api_version: &api_version,
+                subresource: sub,
+                time: &now,
+                shape,
+            })
+            .map_err(apply_error)?;
             if let Some(m) = meta_mut(&mut obj) {
                 m.insert("name".into(), json!(name));
             }
@@ -765,21 +845,23 @@ impl App {
             }
         }
         let mut apply_opts = opts.clone();
-        apply_opts.field_manager = "\0apply".into();
+        apply_opts.field_manager = APPLY_MANAGER.into();
         self.update_with(info, ns, name, &apply_opts, |current| {
             let mut applied_for_merge = applied.clone();
             if let Some(m) = meta_mut(&mut applied_for_merge) {
                 m.remove("resourceVersion");
             }
-            let mut merged = patch::server_side_apply(
-                Some(current),
-                &applied_for_merge,
-                &manager,
+            let mut merged = apply::server_side_apply(ApplyRequest {
+                live: Some(current),
+                applied: &applied_for_merge,
+                manager: &manager,
                 force,
-                &now_rfc3339(),
-                keys,
-            )
-            .map_err(conflict_error)?;
+                api_version: &api_version,
+                subresource: sub,
+                time: &now_rfc3339(),
+                shape,
+            })
+            .map_err(apply_error)?;
             if let (Some(rv), Some(m)) = (meta_str(&applied, "resourceVersion"), meta_mut(&mut merged)) {
                 m.insert("resourceVersion".into(), json!(rv));
             }
@@ -1034,72 +1116,3 @@ fn stored_versions(m: &Map<String, Value>) -> Value {
     )
 }
 
-/// Required fields of built-in kinds (the common ones clients get wrong).
-fn required_fields(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if info.custom {
-        return errs;
-    }
-    let missing = |p: &str| {
-        obj.pointer(p)
-            .is_none_or(|v| v.is_null() || v.as_array().is_some_and(Vec::is_empty))
-    };
-    match (info.group.as_str(), info.kind.as_str()) {
-        ("", "Pod") => {
-            if missing("/spec/containers") {
-                errs.push(FieldError::required("spec.containers", ""));
-            }
-            containers_need_name_and_image(obj, "/spec", "spec", &mut errs);
-        }
-        ("apps", "Deployment") | ("apps", "ReplicaSet") | ("apps", "StatefulSet") | ("apps", "DaemonSet") => {
-            if missing("/spec/selector") {
-                errs.push(FieldError::required("spec.selector", ""));
-            }
-            if missing("/spec/template/spec/containers") {
-                errs.push(FieldError::required("spec.template.spec.containers", ""));
-            }
-            containers_need_name_and_image(obj, "/spec/template/spec", "spec.template.spec", &mut errs);
-            if let (Some(sel), Some(labels)) = (
-                obj.pointer("/spec/selector"),
-                obj.pointer("/spec/template/metadata/labels")
-                    .and_then(Value::as_object),
-            ) && let Ok(s) = ferry_apimachinery::selector::LabelSelector::from_label_selector(sel)
-                && !s.matches(labels)
-            {
-                errs.push(FieldError::invalid(
-                    "spec.template.metadata.labels",
-                    Value::Object(labels.clone()),
-                    "`selector` does not match template `labels`",
-                ));
-            }
-        }
-        ("", "Service") => {
-            if let Some(ports) = obj.pointer("/spec/ports").and_then(Value::as_array) {
-                for (i, p) in ports.iter().enumerate() {
-                    if p.get("port").is_none() {
-                        errs.push(FieldError::required(format!("spec.ports[{i}].port"), ""));
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-    errs
-}
-
-fn containers_need_name_and_image(obj: &Value, ptr: &str, field: &str, errs: &mut Vec<FieldError>) {
-    let Some(list) = obj
-        .pointer(&format!("{ptr}/containers"))
-        .and_then(Value::as_array)
-    else {
-        return;
-    };
-    for (i, c) in list.iter().enumerate() {
-        if c.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-            errs.push(FieldError::required(format!("{field}.containers[{i}].name"), ""));
-        }
-        if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
-            errs.push(FieldError::required(format!("{field}.containers[{i}].image"), ""));
-        }
-    }
-}

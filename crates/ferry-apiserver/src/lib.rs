@@ -7,17 +7,12 @@
 
 pub mod admission;
 pub mod app;
-pub mod defaults;
 pub mod discovery;
 pub mod errors;
 pub mod gc;
-pub mod openapi;
-pub mod patch;
 pub mod proto;
 pub mod registry;
 pub mod rest;
-pub mod schema;
-pub mod table;
 pub mod tls;
 pub mod watch;
 

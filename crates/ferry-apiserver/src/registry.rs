@@ -15,17 +15,6 @@ pub struct ScalePaths {
     pub label_selector: Option<String>,
 }
 
-/// One printer column (a CRD's `additionalPrinterColumns` or a built-in's).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PrinterColumn {
-    pub name: String,
-    pub type_: String,
-    pub format: String,
-    pub json_path: String,
-    pub description: String,
-    pub priority: i64,
-}
-
 /// One served resource at one version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceInfo {
@@ -39,7 +28,9 @@ pub struct ResourceInfo {
     pub categories: Vec<String>,
     pub has_status: bool,
     pub scale: Option<ScalePaths>,
-    pub printer_columns: Vec<PrinterColumn>,
+    /// A CRD version's `additionalPrinterColumns` as written (None for built-ins, whose columns
+    /// come from `ferry_apimachinery::table`, and for CRDs without any, which show Age).
+    pub printer_columns: Option<Vec<Value>>,
     /// The CRD's `openAPIV3Schema` for this version (None for built-ins).
     pub schema: Option<Value>,
     /// Whether `metadata.generation` tracks spec changes.
@@ -83,6 +74,34 @@ impl ResourceInfo {
         match (self.namespaced, namespace) {
             (true, Some(ns)) => format!("{}{ns}/{name}", self.prefix()),
             _ => format!("{}{name}", self.prefix()),
+        }
+    }
+
+    /// This resource as `ferry_apimachinery::openapi` describes it.
+    pub fn description(&self) -> ferry_apimachinery::openapi::ResourceDescription {
+        let mut subresources = Vec::new();
+        if self.has_status {
+            subresources.push("status".to_string());
+        }
+        if self.scale.is_some() {
+            subresources.push("scale".to_string());
+        }
+        if self.has_binding {
+            subresources.push("binding".to_string());
+        }
+        ferry_apimachinery::openapi::ResourceDescription {
+            group: self.group.clone(),
+            version: self.version.clone(),
+            kind: self.kind.clone(),
+            plural: self.plural.clone(),
+            singular: self.singular.clone(),
+            namespaced: self.namespaced,
+            verbs: self.verbs().into_iter().map(str::to_string).collect(),
+            short_names: self.short_names.clone(),
+            categories: self.categories.clone(),
+            subresources,
+            schema: self.schema.clone(),
+            builtin: !self.custom,
         }
     }
 
@@ -367,64 +386,6 @@ const BUILTINS: &[Builtin] = &[
     ),
 ];
 
-fn col(name: &str, type_: &str, json_path: &str) -> PrinterColumn {
-    PrinterColumn {
-        name: name.into(),
-        type_: type_.into(),
-        format: String::new(),
-        json_path: json_path.into(),
-        description: String::new(),
-        priority: 0,
-    }
-}
-
-/// Printer columns of built-ins (besides Name and Age), like kubectl's server-side printers.
-fn builtin_columns(group: &str, plural: &str) -> Vec<PrinterColumn> {
-    match (group, plural) {
-        ("", "namespaces") => vec![col("Status", "string", ".status.phase")],
-        ("", "pods") => vec![
-            col("Ready", "string", "<pod-ready>"),
-            col("Status", "string", "<pod-status>"),
-            col("Restarts", "string", "<pod-restarts>"),
-        ],
-        ("", "services") => vec![
-            col("Type", "string", ".spec.type"),
-            col("Cluster-IP", "string", ".spec.clusterIP"),
-            col("External-IP", "string", "<svc-external-ip>"),
-            col("Port(s)", "string", "<svc-ports>"),
-        ],
-        ("", "configmaps") | ("", "secrets") => {
-            let mut c = if plural == "secrets" {
-                vec![col("Type", "string", ".type")]
-            } else {
-                vec![]
-            };
-            c.push(col("Data", "integer", "<data-count>"));
-            c
-        }
-        ("", "nodes") => vec![col("Status", "string", "<node-status>")],
-        ("apps", "deployments") => vec![
-            col("Ready", "string", "<ready-of-replicas>"),
-            col("Up-to-date", "integer", ".status.updatedReplicas"),
-            col("Available", "integer", ".status.availableReplicas"),
-        ],
-        ("apps", "replicasets") => vec![
-            col("Desired", "integer", ".spec.replicas"),
-            col("Current", "integer", ".status.replicas"),
-            col("Ready", "integer", ".status.readyReplicas"),
-        ],
-        ("apps", "statefulsets") => vec![col("Ready", "string", "<ready-of-replicas>")],
-        ("", "events") => vec![
-            col("Type", "string", ".type"),
-            col("Reason", "string", ".reason"),
-            col("Object", "string", "<event-object>"),
-            col("Message", "string", ".message"),
-        ],
-        ("coordination.k8s.io", "leases") => vec![col("Holder", "string", ".spec.holderIdentity")],
-        _ => vec![],
-    }
-}
-
 fn singular_of(kind: &str) -> String {
     kind.to_ascii_lowercase()
 }
@@ -447,7 +408,7 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
                 status_replicas: ".status.replicas".into(),
                 label_selector: Some(".status.selector".into()),
             }),
-            printer_columns: builtin_columns(bi.group, bi.plural),
+            printer_columns: None,
             schema: None,
             tracks_generation: bi.generation,
             custom: false,
@@ -550,25 +511,8 @@ pub fn crd_resources(crd: &Value) -> Result<Vec<ResourceInfo>, CrdError> {
         let printer_columns = v
             .get("additionalPrinterColumns")
             .and_then(Value::as_array)
-            .map(|cols| {
-                cols.iter()
-                    .filter_map(|c| {
-                        Some(PrinterColumn {
-                            name: c.get("name")?.as_str()?.to_string(),
-                            type_: c.get("type").and_then(Value::as_str).unwrap_or("string").into(),
-                            format: c.get("format").and_then(Value::as_str).unwrap_or_default().into(),
-                            json_path: c.get("jsonPath")?.as_str()?.to_string(),
-                            description: c
-                                .get("description")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .into(),
-                            priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+            .filter(|cols| !cols.is_empty())
+            .cloned();
         out.push(ResourceInfo {
             group: group.into(),
             version: vname.into(),
@@ -635,6 +579,12 @@ impl Registry {
             .read()
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The OpenAPI v3 index and documents of everything served now.
+    pub fn openapi_v3(&self) -> ferry_apimachinery::openapi::OpenApiV3 {
+        let descriptions: Vec<_> = self.all().iter().map(|r| r.description()).collect();
+        ferry_apimachinery::openapi::build_openapi_v3(&descriptions)
     }
 
     /// One resource per storage prefix (for namespace cleanup and garbage collection).
@@ -771,8 +721,30 @@ mod tests {
                 .as_deref(),
             Some(".status.labelSelector")
         );
-        assert_eq!(info.printer_columns[0].name, "DESIRED");
+        assert_eq!(
+            info.printer_columns.as_deref().and_then(|c| c.first()).and_then(|c| c.get("name")),
+            Some(&json!("DESIRED"))
+        );
         assert_eq!(info.key(Some("ns"), "a"), "/apps.kruise.io/clonesets/ns/a");
+    }
+
+    #[test]
+    fn openapi_index_points_at_documents_declaring_field_validation() {
+        let reg = Registry::with_builtins();
+        let api = reg.openapi_v3();
+        let url = api.index["paths"]["api/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(url.starts_with("/openapi/v3/api/v1?hash="), "{url}");
+        let patch = &api.documents["api/v1"]["paths"]["/api/v1/namespaces/{name}"]["patch"];
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "fieldValidation")),
+            "{patch}"
+        );
+        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Namespace");
+        assert!(!api.documents.contains_key("apis/nope/v1"));
     }
 
     #[test]

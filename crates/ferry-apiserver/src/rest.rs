@@ -9,16 +9,20 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use base64::Engine;
-use ferry_apimachinery::selector::{FieldSelector, LabelSelector, builtin_selectable_fields};
+use ferry_apimachinery::{
+    patch::{self, PatchError, PatchType},
+    selector::{FieldSelector, LabelSelector, builtin_selectable_fields},
+    table::{self, IncludeObject},
+    typeinfo::{self, Shape},
+};
 use serde_json::{Value, json};
 
 use crate::{
     app::{App, DeleteOptions, FieldValidation, WriteOptions, Written, meta_str},
     discovery,
     errors::{ApiError, ApiResult, Subject},
-    openapi, patch,
     registry::ResourceInfo,
-    table, watch,
+    watch,
 };
 
 pub type Query = BTreeMap<String, String>;
@@ -49,6 +53,40 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
                 .next()
                 .is_some_and(|first| first.contains("as=Table"))
         })
+}
+
+/// `Some(includeObject)` when the client asked for `as=Table`; a bad `includeObject` is a 400.
+pub fn table_request(headers: &HeaderMap, q: &Query) -> ApiResult<Option<IncludeObject>> {
+    if !wants_table(headers) {
+        return Ok(None);
+    }
+    IncludeObject::parse(q.get("includeObject").map(String::as_str))
+        .map(Some)
+        .map_err(ApiError::bad_request)
+}
+
+/// A `meta.k8s.io/v1` Table of `objects` of `info`'s kind. `with_columns` false leaves the
+/// column definitions empty (watch events after the first, as kube-apiserver does).
+pub fn to_table(
+    info: &ResourceInfo,
+    objects: &[Value],
+    list_meta: Value,
+    include: IncludeObject,
+    with_columns: bool,
+) -> Value {
+    let mut t = table::to_table(
+        &info.group,
+        &info.kind,
+        objects,
+        info.printer_columns.as_deref(),
+        list_meta,
+        include,
+        jiff::Timestamp::now().as_second(),
+    );
+    if !with_columns && let Some(cols) = t.get_mut("columnDefinitions") {
+        *cols = json!([]);
+    }
+    t
 }
 
 /// The single entry point: authentication, then path dispatch.
@@ -93,10 +131,14 @@ async fn route(
     match segs.as_slice() {
         ["version"] => return Ok(json_response(StatusCode::OK, &version_info())),
         ["healthz" | "livez" | "readyz", ..] => return Ok((StatusCode::OK, "ok").into_response()),
-        ["openapi", "v3"] => return Ok(json_response(StatusCode::OK, &openapi::index(&app.registry))),
+        ["openapi", "v3"] => return Ok(json_response(StatusCode::OK, &app.registry.openapi_v3().index)),
         ["openapi", "v3", rest @ ..] => {
-            return openapi::document(&app.registry, &rest.join("/"))
-                .map(|d| json_response(StatusCode::OK, &d))
+            return app
+                .registry
+                .openapi_v3()
+                .documents
+                .get(&rest.join("/"))
+                .map(|d| json_response(StatusCode::OK, d))
                 .ok_or_else(|| ApiError::new(404, "NotFound", format!("no OpenAPI document for {path}")));
         }
         ["api"] | ["apis"] | ["api", _] | ["apis", _] | ["apis", _, _] if method == Method::GET => {
@@ -258,16 +300,8 @@ fn write_options(q: &Query, headers: &HeaderMap, sub: Option<&str>) -> ApiResult
             )));
         }
     };
-    let field_validation = match q.get("fieldValidation").map(String::as_str) {
-        None | Some("") | Some("Warn") => FieldValidation::Warn,
-        Some("Strict") => FieldValidation::Strict,
-        Some("Ignore") => FieldValidation::Ignore,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "fieldValidation must be one of Ignore, Warn or Strict, not {other:?}"
-            )));
-        }
-    };
+    let field_validation = FieldValidation::parse(q.get("fieldValidation").map(String::as_str))
+        .map_err(ApiError::bad_request)?;
     let field_manager = match q.get("fieldManager") {
         Some(m) if !m.is_empty() => m.clone(),
         _ => headers
@@ -325,7 +359,7 @@ async fn handle(
                     info.clone(),
                     ns.map(str::to_string),
                     q,
-                    wants_table(headers),
+                    table_request(headers, q)?,
                 )
             } else {
                 list(app, info, ns, q, headers)
@@ -334,11 +368,11 @@ async fn handle(
         (Method::GET, Some(name), None | Some("status")) => {
             let entry = app.get_entry(info, ns, name)?;
             let obj = app.present(info, &entry);
-            if wants_table(headers) {
+            if let Some(include) = table_request(headers, q)? {
                 let meta = json!({"resourceVersion": entry.mod_revision.to_string()});
                 return Ok(json_response(
                     StatusCode::OK,
-                    &table::table(info, &[obj], meta, true, jiff::Timestamp::now()),
+                    &to_table(info, &[obj], meta, include, true),
                 ));
             }
             Ok(json_response(StatusCode::OK, &obj))
@@ -668,48 +702,48 @@ async fn patch_handler(
         | "application/merge-patch+json"
         | "application/strategic-merge-patch+json" => {
             let patch_doc = decode_body(body, "json", &what)?;
-            if ct == "application/strategic-merge-patch+json" && info.custom {
+            let scale = sub == Some("scale");
+            // `/scale` speaks autoscaling/v1 Scale, a built-in type, whatever the main resource is.
+            let (patched_group, patched_kind) = if scale {
+                ("autoscaling", "Scale")
+            } else {
+                (info.group.as_str(), info.kind.as_str())
+            };
+            let patch_type = PatchType::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media_type(ct))?;
+            if patch_type == PatchType::Strategic
+                && !scale
+                && !typeinfo::is_strategic_merge_capable(patched_group, patched_kind)
+            {
                 return Err(ApiError::unsupported_media_type(ct));
             }
-            let keys = app.list_keys(info);
-            let scale = sub == Some("scale");
             let w = app
                 .update_with(info, ns, name, &opts, |cur| {
                     let base = if scale { scale_of(info, cur) } else { cur.clone() };
-                    let mut patched = base.clone();
-                    let subject = Subject {
-                        group: &info.group,
-                        kind: &info.kind,
-                        name,
+                    let patch_error = |e: PatchError| match e {
+                        PatchError::Malformed(_) => ApiError::bad_request(e.to_string()),
+                        _ => ApiError::new(
+                            422,
+                            "Invalid",
+                            format!("{} \"{name}\" is invalid: {e}", info.kind),
+                        ),
                     };
-                    match ct {
-                        "application/json-patch+json" => patch::json_patch(&mut patched, &patch_doc)
-                            .map_err(|e| {
-                                ApiError::new(
-                                    422,
-                                    "Invalid",
-                                    format!("{} \"{name}\" is invalid: {e}", info.kind),
-                                )
-                            })?,
-                        "application/merge-patch+json" => {
+                    let mut patched = match patch_type {
+                        PatchType::Json => patch::json_patch(&base, &patch_doc).map_err(patch_error)?,
+                        PatchType::Merge => {
                             if !patch_doc.is_object() {
                                 return Err(ApiError::bad_request("merge patch must be a JSON object"));
                             }
-                            patch::merge_patch(&mut patched, &patch_doc)
+                            let mut patched = base.clone();
+                            patch::json_merge_patch(&mut patched, &patch_doc);
+                            patched
                         }
-                        _ => {
-                            patched = patch::strategic_merge(&base, &patch_doc, keys).map_err(|e| {
-                                ApiError::invalid(
-                                    subject,
-                                    &[ferry_apimachinery::FieldError::invalid(
-                                        "",
-                                        Value::Null,
-                                        e.to_string(),
-                                    )],
-                                )
-                            })?
-                        }
-                    }
+                        PatchType::Strategic | PatchType::Apply => patch::strategic_merge_patch(
+                            &base,
+                            &patch_doc,
+                            Shape::for_builtin(patched_group, patched_kind),
+                        )
+                        .map_err(patch_error)?,
+                    };
                     if scale {
                         let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
                         return set_replicas(info, cur, &replicas, None);
@@ -822,10 +856,10 @@ fn list(
             json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token)),
         );
     }
-    if wants_table(headers) {
+    if let Some(include) = table_request(headers, q)? {
         return Ok(json_response(
             StatusCode::OK,
-            &table::table(info, &items, list_meta, true, jiff::Timestamp::now()),
+            &to_table(info, &items, list_meta, include, true),
         ));
     }
     // Built by moving the items in (json! would deep-copy every object once more).

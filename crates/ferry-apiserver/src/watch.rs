@@ -9,7 +9,10 @@ use axum::{
     response::Response,
 };
 use bytes::Bytes;
-use ferry_apimachinery::selector::{FieldSelector, LabelSelector};
+use ferry_apimachinery::{
+    selector::{FieldSelector, LabelSelector},
+    table::IncludeObject,
+};
 use ferry_store::{EventKind, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -18,8 +21,7 @@ use crate::{
     app::App,
     errors::{ApiError, ApiResult},
     registry::ResourceInfo,
-    rest::{Query, selectors},
-    table,
+    rest::{Query, selectors, to_table},
 };
 
 /// Longest a watch is held open when the client gives no `timeoutSeconds`.
@@ -39,21 +41,16 @@ impl Filter {
 
 struct Encoder {
     info: Arc<ResourceInfo>,
-    as_table: bool,
+    /// `Some(includeObject)` for `as=Table` watches.
+    as_table: Option<IncludeObject>,
     first_table: bool,
 }
 
 impl Encoder {
     fn line(&mut self, kind: &str, object: Value) -> Bytes {
-        let object = if self.as_table && kind != "BOOKMARK" && kind != "ERROR" {
+        let object = if let Some(include) = self.as_table.filter(|_| kind != "BOOKMARK" && kind != "ERROR") {
             let meta = json!({"resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null)});
-            let t = table::table(
-                &self.info,
-                &[object],
-                meta,
-                self.first_table,
-                jiff::Timestamp::now(),
-            );
+            let t = to_table(&self.info, &[object], meta, include, self.first_table);
             self.first_table = false;
             t
         } else {
@@ -79,7 +76,7 @@ pub fn serve(
     info: Arc<ResourceInfo>,
     ns: Option<String>,
     q: &Query,
-    as_table: bool,
+    as_table: Option<IncludeObject>,
 ) -> ApiResult<Response> {
     let (label, field) = selectors(&info, q)?;
     let filter = Filter { label, field };

@@ -5,77 +5,12 @@
 //! --values <valueFiles…> --values <values/valuesObject> --set/--set-string \
 //! <parameters> --set-file <fileParameters>`; this does the same in-process.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::path::{Path, PathBuf};
 
 use crate::{Chart, RenderOptions, Rendered, UserValues};
 
-/// `spec.source.helm` of an Argo CD Application (argoproj.io/v1alpha1).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApplicationSourceHelm {
-    /// Values files, relative to the chart directory.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub value_files: Vec<String>,
-    /// `--set` (or `--set-string` with `forceString`) parameters.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parameters: Vec<HelmParameter>,
-    /// Defaults to the Application's name.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub release_name: String,
-    /// Inline values (YAML text).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub values: String,
-    /// `--set-file` parameters, paths relative to the chart directory.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub file_parameters: Vec<HelmFileParameter>,
-    /// Helm version selector (`v3`); accepted and ignored.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub version: String,
-    #[serde(default)]
-    pub pass_credentials: bool,
-    #[serde(default)]
-    pub ignore_missing_value_files: bool,
-    #[serde(default)]
-    pub skip_crds: bool,
-    #[serde(default)]
-    pub skip_tests: bool,
-    #[serde(default)]
-    pub skip_schema_validation: bool,
-    /// Inline values as an object; takes precedence over `values`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub values_object: Option<Json>,
-    /// Overrides the destination namespace as `.Release.Namespace`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub namespace: String,
-    /// Overrides the cluster's version for `.Capabilities.KubeVersion`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub kube_version: String,
-    /// Overrides the cluster's API versions for `.Capabilities.APIVersions`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub api_versions: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HelmParameter {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub value: String,
-    #[serde(default)]
-    pub force_string: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HelmFileParameter {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub path: String,
-}
+pub use ferry_types::argocd::{ApplicationSourceHelm, HelmFileParameter, HelmParameter};
 
 /// What the app controller knows besides the Application's `helm` block.
 #[derive(Debug, Clone, Default)]

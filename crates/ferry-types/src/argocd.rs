@@ -79,41 +79,56 @@ pub struct ApplicationSource {
     pub extra: BTreeMap<String, Value>,
 }
 
-/// `spec.source.helm`: how Argo CD (and Ferry) renders a Helm chart.
+/// `spec.source.helm` of an Argo CD Application (argoproj.io/v1alpha1).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSourceHelm {
+    /// Values files, relative to the chart directory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub value_files: Vec<String>,
+    /// `--set` (or `--set-string` with `forceString`) parameters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<HelmParameter>,
+    /// Defaults to the Application's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release_name: String,
+    /// Inline values (YAML text).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub values: String,
+    /// `--set-file` parameters, paths relative to the chart directory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_parameters: Vec<HelmFileParameter>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub values: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub values_object: Option<Value>,
+    /// Helm version selector (`v3`); accepted and ignored.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pass_credentials: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_value_files: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_crds: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_tests: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_schema_validation: bool,
+    /// Inline values as an object; takes precedence over `values`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kube_version: Option<String>,
+    pub values_object: Option<Value>,
+    /// Overrides the destination namespace as `.Release.Namespace`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// Overrides the cluster's version for `.Capabilities.KubeVersion`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kube_version: String,
+    /// Overrides the cluster's API versions for `.Capabilities.APIVersions`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub api_versions: Vec<String>,
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HelmParameter {
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub value: String,
@@ -121,9 +136,12 @@ pub struct HelmParameter {
     pub force_string: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HelmFileParameter {
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub path: String,
 }
 
@@ -362,8 +380,20 @@ pub fn crds() -> Vec<Value> {
         }
     });
     vec![
-        crd("Application", "applications", &["app", "apps"], application_spec, application_columns),
-        crd("AppProject", "appprojects", &["appproj", "appprojs"], project_spec, json!([])),
+        crd(
+            "Application",
+            "applications",
+            &["app", "apps"],
+            application_spec,
+            application_columns,
+        ),
+        crd(
+            "AppProject",
+            "appprojects",
+            &["appproj", "appprojs"],
+            project_spec,
+            json!([]),
+        ),
     ]
 }
 
@@ -394,7 +424,12 @@ mod tests {
             }
         });
         let app: Application = serde_json::from_value(yaml.clone()).expect("valid application");
-        let helm = app.spec.source.as_ref().and_then(|s| s.helm.as_ref()).expect("helm source");
+        let helm = app
+            .spec
+            .source
+            .as_ref()
+            .and_then(|s| s.helm.as_ref())
+            .expect("helm source");
         assert_eq!(helm.parameters[1].name, "image.tag");
         assert!(helm.parameters[1].force_string);
         assert_eq!(app.spec.destination.namespace.as_deref(), Some("helloworld"));
@@ -405,7 +440,10 @@ mod tests {
     #[test]
     fn crds_name_their_group_and_short_names() {
         let crds = crds();
-        let names: Vec<&str> = crds.iter().filter_map(|c| c["metadata"]["name"].as_str()).collect();
+        let names: Vec<&str> = crds
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str())
+            .collect();
         assert_eq!(names, ["applications.argoproj.io", "appprojects.argoproj.io"]);
         assert_eq!(crds[0]["spec"]["names"]["shortNames"], json!(["app", "apps"]));
         let columns = &crds[0]["spec"]["versions"][0]["additionalPrinterColumns"];

@@ -30,6 +30,18 @@ enum Command {
     /// Evaluate resource health as Argo CD does (built-in checks and Lua).
     #[command(subcommand)]
     Health(cmd::health::Command),
+    /// Tekton Pipelines, like `tkn pipeline`.
+    #[command(visible_alias = "p")]
+    Pipeline(cmd::tkn::PipelineArgs),
+    /// Tekton PipelineRuns, like `tkn pipelinerun`.
+    #[command(visible_alias = "pr")]
+    Pipelinerun(cmd::tkn::PipelineRunArgs),
+    /// Tekton Tasks, like `tkn task`.
+    #[command(visible_alias = "t")]
+    Task(cmd::tkn::TaskArgs),
+    /// Tekton TaskRuns, like `tkn taskrun`.
+    #[command(visible_alias = "tr")]
+    Taskrun(cmd::tkn::TaskRunArgs),
     /// Internal: set up a pipeline step's sandbox inside its namespaces, then exec the step.
     #[command(hide = true)]
     SandboxInit {
@@ -53,6 +65,9 @@ fn main() -> ExitCode {
     if invoked_as().as_deref() == Some("argocd") {
         return cmd::argocd::run(std::env::args_os());
     }
+    if invoked_as().as_deref() == Some("tkn") {
+        return cmd::tkn::run_as_tkn(std::env::args_os());
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => cmd::up::run_up(args),
@@ -60,6 +75,10 @@ fn main() -> ExitCode {
         Command::Kubeconfig(args) => cmd::up::run_kubeconfig(args),
         Command::Template(args) => cmd::template::run(args),
         Command::Health(command) => cmd::health::run(command),
+        Command::Pipeline(args) => cmd::tkn::run(cmd::tkn::TknCommand::Pipeline(args)),
+        Command::Pipelinerun(args) => cmd::tkn::run(cmd::tkn::TknCommand::Pipelinerun(args)),
+        Command::Task(args) => cmd::tkn::run(cmd::tkn::TknCommand::Task(args)),
+        Command::Taskrun(args) => cmd::tkn::run(cmd::tkn::TknCommand::Taskrun(args)),
         Command::SandboxInit { args } => match ferry_pipelines::executor::init::sandbox_init(&args) {
             Ok(never) => match never {},
             Err(message) => {

@@ -17,6 +17,7 @@ const V1: &str = include_str!("fixtures/pipelines/v1.yaml");
 const FAILURES: &str = include_str!("fixtures/pipelines/failures.yaml");
 const STILL_SERVING: &str = include_str!("fixtures/pipelines/still-serving.yaml");
 const SLOW: &str = include_str!("fixtures/pipelines/slow.yaml");
+const RESTART: &str = include_str!("fixtures/pipelines/restart.yaml");
 const ARGOCD_STUB: &str = include_str!("fixtures/pipelines/argocd-stub.sh");
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -235,7 +236,7 @@ fn seed_pipelinerun_succeeds_with_the_articles_argocd_calls() {
 
     // The Secret's data never reaches the server's own log.
     let server_log = std::fs::read_to_string(cluster.data_dir.join("ferry-up.log")).unwrap_or_default();
-    assert!(!server_log.contains("s3cret-pass"));
+    assert!(!server_log.contains("s3cret-pass") && !server_log.contains("czNjcmV0LXBhc3M="));
 }
 
 #[test]
@@ -304,6 +305,15 @@ fn bad_runs_end_with_tektons_reasons_and_the_controller_keeps_serving() {
     );
     assert!(message.contains("no-such-task"), "{message}");
 
+    let missing_pipeline_task = wait_finished(&cluster, "pipelineruns.tekton.dev", "missing-pipeline-task");
+    let (status, reason, message) = succeeded(&missing_pipeline_task);
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "CouldntGetTask"),
+        "{message}"
+    );
+    assert!(message.contains("no-such-task"), "{message}");
+
     cluster.apply(STILL_SERVING);
     let still = wait_finished(&cluster, "taskruns.tekton.dev", "still-serving");
     let (status, reason, message) = succeeded(&still);
@@ -314,6 +324,7 @@ fn bad_runs_end_with_tektons_reasons_and_the_controller_keeps_serving() {
         "{message}\n{log}"
     );
     assert!(log.contains("still serving"), "{log}");
+    assert!(log.contains("user=admin region=eu-west"), "{log}");
     assert!(log.contains("+ferry"), "Ferry's argocd answered: {log}");
     assert!(
         log.contains("taskrun.tekton.dev/still-serving"),
@@ -367,4 +378,37 @@ fn timeouts_and_cancellation_end_runs_with_tektons_reasons() {
         "{message}"
     );
     assert!(message.contains("times-out"), "{message}");
+}
+
+#[test]
+fn a_run_interrupted_by_a_restart_is_finished_by_the_next_controller() {
+    if !sandbox_available() {
+        return;
+    }
+    let data = TempDir::new("pipelines-restart");
+    let cluster = Cluster::start_in(&data.0, &[]);
+    cluster.apply(RESTART);
+    cluster.wait_for("the TaskRun to be running", RUN_TIMEOUT, || {
+        let out = cluster.kubectl(&[
+            "get",
+            "taskruns.tekton.dev",
+            "survives-restart-slow",
+            "-o",
+            "json",
+        ]);
+        let object: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        succeeded(&object).1 == "Running"
+    });
+    cluster.kill();
+
+    let cluster = Cluster::start_in(&data.0, &[]);
+    let run = wait_finished(&cluster, "pipelineruns.tekton.dev", "survives-restart");
+    let (status, reason, message) = succeeded(&run);
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "Succeeded"),
+        "{message}"
+    );
+    let log = task_run_logs(&cluster.data_dir, "default", "survives-restart-slow");
+    assert!(log.contains("done waiting"), "{log}");
 }

@@ -186,3 +186,37 @@ async fn children_of(
     }
     Ok(children)
 }
+
+#[cfg(test)]
+mod tests {
+    use ferry_types::tekton::convert::ApiVersion;
+    use serde_json::json;
+
+    use super::*;
+    use crate::controller::versions::api_resource;
+
+    #[test]
+    fn child_task_runs_map_to_their_pipelinerun() {
+        let resource = api_resource(TektonKind::PipelineRun, ApiVersion::V1);
+        let cases = [
+            (
+                json!({"metadata": {"name": "pr-build", "namespace": "ci", "labels": {"tekton.dev/pipelineRun": "pr"}}}),
+                Some(("pr", Some("ci"))),
+            ),
+            (json!({"metadata": {"name": "lonely", "namespace": "ci"}}), None),
+            (
+                json!({"metadata": {"name": "other", "namespace": "ci", "labels": {"app": "x"}}}),
+                None,
+            ),
+        ];
+        for (child, expected) in cases {
+            let child: DynamicObject = serde_json::from_value(child).expect("a DynamicObject");
+            let parent = parent_of(&child, &resource);
+            assert_eq!(
+                parent.as_ref().map(|p| (p.name.as_str(), p.namespace.as_deref())),
+                expected,
+                "{child:?}"
+            );
+        }
+    }
+}

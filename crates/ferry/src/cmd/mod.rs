@@ -3,6 +3,7 @@
 pub mod argocd;
 pub mod health;
 pub mod template;
+pub mod tkn;
 pub mod up;
 
 /// Logs go to stderr; `RUST_LOG` selects the level (default `info` for Ferry's crates).

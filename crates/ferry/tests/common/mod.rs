@@ -77,7 +77,7 @@ impl Cluster {
             "--listen",
             &listen,
         ];
-        if !extra.iter().any(|a| *a == "--sim-speed") {
+        if !extra.contains(&"--sim-speed") {
             args.extend(["--sim-speed", "0"]);
         }
         args.extend(extra);
