@@ -10,6 +10,7 @@ use axum::{
 };
 use base64::Engine;
 use ferry_apimachinery::{
+    managed_fields,
     patch::{self, PatchError, PatchType},
     selector::{FieldSelector, LabelSelector, builtin_selectable_fields},
     table::{self, IncludeObject},
@@ -307,10 +308,9 @@ fn write_options(q: &Query, headers: &HeaderMap, sub: Option<&str>) -> ApiResult
         _ => headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .and_then(|ua| ua.split('/').next())
+            .map(managed_fields::manager_from_user_agent)
             .filter(|s| !s.is_empty())
-            .unwrap_or("unknown")
-            .to_string(),
+            .unwrap_or_else(|| "unknown".to_string()),
     };
     Ok(WriteOptions {
         dry_run,

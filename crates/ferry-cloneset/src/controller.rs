@@ -157,6 +157,7 @@ fn has_controller(meta: &ObjectMeta) -> bool {
 /// (upstream adopts those).
 fn revisions_of(cloneset: &CloneSet, uid: &str, listed: Vec<ControllerRevision>) -> Vec<ControllerRevision> {
     let selector = cloneset.spec.selector.clone().unwrap_or_default();
+    let compiled = selector::Compiled::new(&selector);
     let no_labels = BTreeMap::new();
     listed
         .into_iter()
@@ -164,7 +165,7 @@ fn revisions_of(cloneset: &CloneSet, uid: &str, listed: Vec<ControllerRevision>)
             controlled_by(&r.metadata, uid)
                 || (!has_controller(&r.metadata)
                     && !selector::is_empty(&selector)
-                    && selector::matches(&selector, r.metadata.labels.as_ref().unwrap_or(&no_labels)))
+                    && compiled.matches(r.metadata.labels.as_ref().unwrap_or(&no_labels)))
         })
         .collect()
 }

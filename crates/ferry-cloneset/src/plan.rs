@@ -385,9 +385,10 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let empty_labels = BTreeMap::new();
     let mut released = Vec::new();
     let mut active: Vec<Pod> = Vec::new();
+    let compiled = selector::Compiled::new(&selector);
     for pod in input.pods.iter().filter(|p| podutil::is_active(p)) {
         if selector::is_empty(&selector)
-            || selector::matches(&selector, pod.metadata.labels.as_ref().unwrap_or(&empty_labels))
+            || compiled.matches(pod.metadata.labels.as_ref().unwrap_or(&empty_labels))
         {
             active.push(pod.clone());
         } else {

@@ -1,29 +1,43 @@
-//! Label selectors: matching and the canonical string form used by `status.labelSelector`.
+//! Typed `metav1.LabelSelector`s on top of [`ferry_apimachinery::selector`]: matching and the
+//! canonical string form used by `status.labelSelector`.
 
 use std::collections::BTreeMap;
 
+use ferry_apimachinery::selector::LabelSelector as Parsed;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde_json::{Map, Value};
+
+/// A selector converted once for matching many label sets. An invalid selector (unknown operator,
+/// bad key, `In` without values) selects nothing, as `metav1.LabelSelectorAsSelector` fails upstream.
+#[derive(Debug, Clone)]
+pub struct Compiled(Option<Parsed>);
+
+impl Compiled {
+    /// Converts `selector`.
+    pub fn new(selector: &LabelSelector) -> Compiled {
+        Compiled(
+            serde_json::to_value(selector)
+                .ok()
+                .and_then(|value| Parsed::from_label_selector(&value).ok()),
+        )
+    }
+
+    /// Whether `labels` satisfy the selector.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let Some(parsed) = &self.0 else {
+            return false;
+        };
+        let labels: Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        parsed.matches(&labels)
+    }
+}
 
 /// Whether `labels` satisfy `selector` (`metav1.LabelSelectorAsSelector(...).Matches`).
-/// An unknown operator matches nothing, as an invalid selector selects nothing.
 pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(key, value)| labels.get(key) == Some(value));
-    let expressions_ok = selector.match_expressions.iter().flatten().all(|requirement| {
-        let value = labels.get(&requirement.key);
-        let values = requirement.values.as_deref().unwrap_or_default();
-        match requirement.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            _ => false,
-        }
-    });
-    labels_ok && expressions_ok
+    Compiled::new(selector).matches(labels)
 }
 
 /// True when the selector has no requirement at all.
@@ -33,33 +47,12 @@ pub fn is_empty(selector: &LabelSelector) -> bool {
 }
 
 /// The selector as `labels.Selector.String()` prints it: requirements sorted by key, values sorted,
-/// e.g. `app=sample,tier in (a,b),!legacy`.
+/// e.g. `app=sample,tier in (a,b),!legacy`. Empty for an invalid selector.
 pub fn to_string(selector: &LabelSelector) -> String {
-    let mut requirements: Vec<(String, String)> = Vec::new();
-    for (key, value) in selector.match_labels.iter().flatten() {
-        requirements.push((key.clone(), format!("{key}={value}")));
-    }
-    for requirement in selector.match_expressions.iter().flatten() {
-        let key = &requirement.key;
-        let mut values: Vec<String> = requirement.values.clone().unwrap_or_default();
-        values.sort();
-        values.dedup();
-        let text = match requirement.operator.as_str() {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.clone(),
-            "DoesNotExist" => format!("!{key}"),
-            other => format!("{key} {other} ({})", values.join(",")),
-        };
-        requirements.push((key.clone(), text));
-    }
-    // Go sorts requirements by key with a stable sort; matchLabels come first for equal keys.
-    requirements.sort_by(|a, b| a.0.cmp(&b.0));
-    requirements
-        .into_iter()
-        .map(|(_, text)| text)
-        .collect::<Vec<_>>()
-        .join(",")
+    Compiled::new(selector)
+        .0
+        .map(|parsed| parsed.to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -105,6 +98,12 @@ mod tests {
         for (pod_labels, expected) in cases {
             assert_eq!(matches(&selector, &pod_labels), expected, "{pod_labels:?}");
         }
+        // An invalid selector selects nothing.
+        let unknown_operator = LabelSelector {
+            match_expressions: Some(vec![expression("tier", "Near", &["a"])]),
+            ..Default::default()
+        };
+        assert!(!matches(&unknown_operator, &labels(&[("tier", "a")])));
     }
 
     #[test]

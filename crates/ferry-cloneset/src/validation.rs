@@ -2,7 +2,8 @@
 //! Kubernetes' `field.Error` shape, for the embedded API server's validating-admission step.
 
 use std::collections::BTreeSet;
-use std::fmt;
+
+pub use ferry_apimachinery::{FieldError, FieldErrorType};
 
 use ferry_types::kruise::{
     CloneSet, CloneSetSpec, UPDATE_IN_PLACE_IF_POSSIBLE, UPDATE_IN_PLACE_ONLY, UPDATE_RECREATE,
@@ -15,95 +16,14 @@ use serde_json::Value;
 use crate::intstr;
 use crate::selector;
 
-/// Kubernetes field error types (`field.ErrorType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldErrorKind {
-    /// `FieldValueRequired`.
-    Required,
-    /// `FieldValueInvalid`.
-    Invalid,
-    /// `FieldValueForbidden`.
-    Forbidden,
-    /// `FieldValueNotSupported`.
-    NotSupported,
-    /// `FieldValueDuplicate`.
-    Duplicate,
-    /// `FieldValueNotFound`.
-    NotFound,
-}
-
-impl FieldErrorKind {
-    /// The `reason` of a Status cause (`metav1.CauseType`).
-    pub fn cause_type(self) -> &'static str {
-        match self {
-            Self::Required => "FieldValueRequired",
-            Self::Invalid => "FieldValueInvalid",
-            Self::Forbidden => "FieldValueForbidden",
-            Self::NotSupported => "FieldValueNotSupported",
-            Self::Duplicate => "FieldValueDuplicate",
-            Self::NotFound => "FieldValueNotFound",
-        }
-    }
-}
-
-/// One validation error: the field path, the kind, the offending value and a detail message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldError {
-    /// Kind of error.
-    pub kind: FieldErrorKind,
-    /// Field path, e.g. `spec.template.spec.restartPolicy`.
-    pub field: String,
-    /// The bad value, when reported.
-    pub value: Option<Value>,
-    /// Detail message.
-    pub detail: String,
-}
-
-impl FieldError {
-    fn new(
-        kind: FieldErrorKind,
-        field: impl Into<String>,
-        value: Option<Value>,
-        detail: impl Into<String>,
-    ) -> Self {
-        Self {
-            kind,
-            field: field.into(),
-            value,
-            detail: detail.into(),
-        }
-    }
-}
-
-fn render(value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    }
-}
-
-impl fmt::Display for FieldError {
-    /// The same text as Go's `field.Error.Error()`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = self.value.as_ref().map(render).unwrap_or_default();
-        let with_detail = |f: &mut fmt::Formatter<'_>, head: String| {
-            if self.detail.is_empty() {
-                write!(f, "{head}")
-            } else {
-                write!(f, "{head}: {}", self.detail)
-            }
-        };
-        match self.kind {
-            FieldErrorKind::Required => with_detail(f, format!("{}: Required value", self.field)),
-            FieldErrorKind::Forbidden => with_detail(f, format!("{}: Forbidden", self.field)),
-            FieldErrorKind::Invalid => with_detail(f, format!("{}: Invalid value: {value}", self.field)),
-            FieldErrorKind::NotSupported => {
-                with_detail(f, format!("{}: Unsupported value: {value}", self.field))
-            }
-            FieldErrorKind::Duplicate => write!(f, "{}: Duplicate value: {value}", self.field),
-            FieldErrorKind::NotFound => write!(f, "{}: Not found: {value}", self.field),
-        }
-    }
+/// Builds a field error in the argument order the checks below read best in.
+fn field_error(
+    kind: FieldErrorType,
+    field: impl Into<String>,
+    value: Option<Value>,
+    detail: impl Into<String>,
+) -> FieldError {
+    FieldError::new(field, kind, value, detail)
 }
 
 /// Looks up a pod of the CloneSet's namespace by name (for `podsToDelete` checks on UPDATE).
@@ -136,8 +56,8 @@ pub fn validate_cloneset(obj: &Value, old: Option<&Value>, pods: &dyn PodLookup)
     let cloneset: CloneSet = match serde_json::from_value(obj.clone()) {
         Ok(cloneset) => cloneset,
         Err(e) => {
-            return vec![FieldError::new(
-                FieldErrorKind::Invalid,
+            return vec![field_error(
+                FieldErrorType::Invalid,
                 "spec",
                 None,
                 format!("cannot decode CloneSet: {e}"),
@@ -181,8 +101,8 @@ fn validate_metadata(cloneset: &CloneSet, errors: &mut Vec<FieldError>) {
     match (&cloneset.metadata.name, &cloneset.metadata.generate_name) {
         (Some(name), _) if !name.is_empty() => {
             if !is_dns_subdomain(name) {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Invalid,
+                errors.push(field_error(
+                    FieldErrorType::Invalid,
                     "metadata.name",
                     Some(Value::String(name.clone())),
                     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
@@ -190,8 +110,8 @@ fn validate_metadata(cloneset: &CloneSet, errors: &mut Vec<FieldError>) {
             }
         }
         (_, Some(prefix)) if !prefix.is_empty() => {}
-        _ => errors.push(FieldError::new(
-            FieldErrorKind::Required,
+        _ => errors.push(field_error(
+            FieldErrorType::Required,
             "metadata.name",
             None,
             "name or generateName is required",
@@ -204,21 +124,21 @@ fn validate_selector(path: &str, selector: &LabelSelector, errors: &mut Vec<Fiel
         let field = format!("{path}.matchExpressions[{index}]");
         let values = requirement.values.as_deref().unwrap_or_default();
         match requirement.operator.as_str() {
-            "In" | "NotIn" if values.is_empty() => errors.push(FieldError::new(
-                FieldErrorKind::Required,
+            "In" | "NotIn" if values.is_empty() => errors.push(field_error(
+                FieldErrorType::Required,
                 format!("{field}.values"),
                 None,
                 "must be specified when `operator` is 'In' or 'NotIn'",
             )),
-            "Exists" | "DoesNotExist" if !values.is_empty() => errors.push(FieldError::new(
-                FieldErrorKind::Forbidden,
+            "Exists" | "DoesNotExist" if !values.is_empty() => errors.push(field_error(
+                FieldErrorType::Forbidden,
                 format!("{field}.values"),
                 None,
                 "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
             )),
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            other => errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            other => errors.push(field_error(
+                FieldErrorType::Invalid,
                 format!("{field}.operator"),
                 Some(Value::String(other.to_string())),
                 "not a valid selector operator",
@@ -237,25 +157,20 @@ fn validate_spec(
     let spec = &cloneset.spec;
     let replicas = spec.replicas.unwrap_or(1);
     if replicas < 0 {
-        errors.push(FieldError::new(
-            FieldErrorKind::Invalid,
+        errors.push(field_error(
+            FieldErrorType::Invalid,
             "spec.replicas",
             Some(replicas.into()),
             "must be greater than or equal to 0",
         ));
     }
     match &spec.selector {
-        None => errors.push(FieldError::new(
-            FieldErrorKind::Required,
-            "spec.selector",
-            None,
-            "",
-        )),
+        None => errors.push(field_error(FieldErrorType::Required, "spec.selector", None, "")),
         Some(selector_value) => {
             validate_selector("spec.selector", selector_value, errors);
             if selector::is_empty(selector_value) {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Invalid,
+                errors.push(field_error(
+                    FieldErrorType::Invalid,
                     "spec.selector",
                     serde_json::to_value(selector_value).ok(),
                     "empty selector is invalid for cloneset",
@@ -268,8 +183,8 @@ fn validate_spec(
                     .and_then(|m| m.labels.clone())
                     .unwrap_or_default();
                 if !selector::matches(selector_value, &labels) {
-                    errors.push(FieldError::new(
-                        FieldErrorKind::Invalid,
+                    errors.push(field_error(
+                        FieldErrorType::Invalid,
                         "spec.template.metadata.labels",
                         serde_json::to_value(&labels).ok(),
                         "`selector` does not match template `labels`",
@@ -287,8 +202,8 @@ fn validate_spec(
         .and_then(|s| s.restart_policy.as_deref())
         .unwrap_or_default();
     if !restart_policy.is_empty() && restart_policy != "Always" {
-        errors.push(FieldError::new(
-            FieldErrorKind::NotSupported,
+        errors.push(field_error(
+            FieldErrorType::NotSupported,
             "spec.template.spec.restartPolicy",
             Some(Value::String(restart_policy.to_string())),
             "supported values: \"Always\"",
@@ -300,8 +215,8 @@ fn validate_spec(
         .as_ref()
         .is_some_and(|s| s.active_deadline_seconds.is_some())
     {
-        errors.push(FieldError::new(
-            FieldErrorKind::Forbidden,
+        errors.push(field_error(
+            FieldErrorType::Forbidden,
             "spec.template.spec.activeDeadlineSeconds",
             None,
             "activeDeadlineSeconds in cloneset is not Supported",
@@ -315,15 +230,15 @@ fn validate_spec(
         && deadline != i32::MAX
     {
         if deadline < 0 {
-            errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            errors.push(field_error(
+                FieldErrorType::Invalid,
                 "spec.progressDeadlineSeconds",
                 Some(deadline.into()),
                 "must be greater than or equal to 0",
             ));
         } else if deadline <= spec.min_ready_seconds {
-            errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            errors.push(field_error(
+                FieldErrorType::Invalid,
                 "spec.progressDeadlineSeconds",
                 Some(deadline.into()),
                 "must be greater than minReadySeconds",
@@ -338,8 +253,8 @@ fn validate_spec(
 fn validate_template(spec: &CloneSetSpec, obj: &Value, errors: &mut Vec<FieldError>) {
     let base = "spec.template.spec";
     let Some(pod_spec) = obj.pointer("/spec/template/spec") else {
-        errors.push(FieldError::new(
-            FieldErrorKind::Required,
+        errors.push(field_error(
+            FieldErrorType::Required,
             "spec.template.spec.containers",
             None,
             "",
@@ -357,10 +272,10 @@ fn validate_template(spec: &CloneSetSpec, obj: &Value, errors: &mut Vec<FieldErr
         let name = volume.get("name").and_then(Value::as_str).unwrap_or_default();
         let field = format!("{base}.volumes[{index}].name");
         if name.is_empty() {
-            errors.push(FieldError::new(FieldErrorKind::Required, field, None, ""));
+            errors.push(field_error(FieldErrorType::Required, field, None, ""));
         } else if !volumes.insert(name.to_string()) {
-            errors.push(FieldError::new(
-                FieldErrorKind::Duplicate,
+            errors.push(field_error(
+                FieldErrorType::Duplicate,
                 field,
                 Some(Value::String(name.to_string())),
                 "",
@@ -376,8 +291,8 @@ fn validate_template(spec: &CloneSetSpec, obj: &Value, errors: &mut Vec<FieldErr
         .cloned()
         .unwrap_or_default();
     if containers.is_empty() {
-        errors.push(FieldError::new(
-            FieldErrorKind::Required,
+        errors.push(field_error(
+            FieldErrorType::Required,
             format!("{base}.containers"),
             None,
             "",
@@ -395,22 +310,22 @@ fn validate_template(spec: &CloneSetSpec, obj: &Value, errors: &mut Vec<FieldErr
             let field = format!("{base}.{list}[{index}]");
             let name = container.get("name").and_then(Value::as_str).unwrap_or_default();
             if name.is_empty() {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Required,
+                errors.push(field_error(
+                    FieldErrorType::Required,
                     format!("{field}.name"),
                     None,
                     "",
                 ));
             } else if !is_dns_label(name) {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Invalid,
+                errors.push(field_error(
+                    FieldErrorType::Invalid,
                     format!("{field}.name"),
                     Some(Value::String(name.to_string())),
                     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
                 ));
             } else if !names.insert(name.to_string()) {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Duplicate,
+                errors.push(field_error(
+                    FieldErrorType::Duplicate,
                     format!("{field}.name"),
                     Some(Value::String(name.to_string())),
                     "",
@@ -421,8 +336,8 @@ fn validate_template(spec: &CloneSetSpec, obj: &Value, errors: &mut Vec<FieldErr
                 .and_then(Value::as_str)
                 .is_none_or(|i| i.trim().is_empty())
             {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Required,
+                errors.push(field_error(
+                    FieldErrorType::Required,
                     format!("{field}.image"),
                     None,
                     "",
@@ -437,8 +352,8 @@ fn validate_template(spec: &CloneSetSpec, obj: &Value, errors: &mut Vec<FieldErr
             {
                 let mount_name = mount.get("name").and_then(Value::as_str).unwrap_or_default();
                 if !volumes.contains(mount_name) {
-                    errors.push(FieldError::new(
-                        FieldErrorKind::NotFound,
+                    errors.push(field_error(
+                        FieldErrorType::NotFound,
                         format!("{field}.volumeMounts[{mount_index}].name"),
                         Some(Value::String(mount_name.to_string())),
                         "",
@@ -454,8 +369,8 @@ fn validate_template(spec: &CloneSetSpec, obj: &Value, errors: &mut Vec<FieldErr
             {
                 let number = port.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
                 if !(1..=65535).contains(&number) {
-                    errors.push(FieldError::new(
-                        FieldErrorKind::Invalid,
+                    errors.push(field_error(
+                        FieldErrorType::Invalid,
                         format!("{field}.ports[{port_index}].containerPort"),
                         Some(number.into()),
                         "must be between 1 and 65535, inclusive",
@@ -478,8 +393,8 @@ fn validate_pods_to_delete(
     let duplicates: BTreeSet<&String> = listed.iter().filter(|n| !seen.insert(n.as_str())).collect();
     if !duplicates.is_empty() {
         let names: Vec<&str> = duplicates.iter().map(|s| s.as_str()).collect();
-        errors.push(FieldError::new(
-            FieldErrorKind::Invalid,
+        errors.push(field_error(
+            FieldErrorType::Invalid,
             field,
             serde_json::to_value(listed).ok(),
             format!("duplicated items [{}]", names.join(" ")),
@@ -494,14 +409,14 @@ fn validate_pods_to_delete(
     for name in added {
         let value = Some(Value::String(name.clone()));
         match pods.pod(name) {
-            None => errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            None => errors.push(field_error(
+                FieldErrorType::Invalid,
                 field,
                 value,
                 format!("find pod {name} failed: not found"),
             )),
-            Some(pod) if pod.metadata.deletion_timestamp.is_some() => errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            Some(pod) if pod.metadata.deletion_timestamp.is_some() => errors.push(field_error(
+                FieldErrorType::Invalid,
                 field,
                 value,
                 format!("find pod {name} already terminating"),
@@ -514,8 +429,8 @@ fn validate_pods_to_delete(
                     .flatten()
                     .find(|r| r.controller == Some(true));
                 if owner.is_none_or(|o| Some(o.uid.as_str()) != uid) {
-                    errors.push(FieldError::new(
-                        FieldErrorKind::Invalid,
+                    errors.push(field_error(
+                        FieldErrorType::Invalid,
                         field,
                         value,
                         format!("find pod {name} owner is not this CloneSet"),
@@ -539,8 +454,8 @@ fn validate_update_strategy(spec: &CloneSetSpec, replicas: i32, errors: &mut Vec
     if ![UPDATE_RECREATE, UPDATE_IN_PLACE_IF_POSSIBLE, UPDATE_IN_PLACE_ONLY]
         .contains(&strategy.type_.as_str())
     {
-        errors.push(FieldError::new(
-            FieldErrorKind::Invalid,
+        errors.push(field_error(
+            FieldErrorType::Invalid,
             format!("{base}.type"),
             Some(Value::String(strategy.type_.clone())),
             "must be 'ReCreate', InPlaceIfPossible or 'InPlaceOnly'",
@@ -548,14 +463,14 @@ fn validate_update_strategy(spec: &CloneSetSpec, replicas: i32, errors: &mut Vec
     }
     if let Some(partition) = &strategy.partition {
         match intstr::scaled_value(partition, replicas, true, true) {
-            Err(e) => errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            Err(e) => errors.push(field_error(
+                FieldErrorType::Invalid,
                 format!("{base}.partition"),
                 Some(int_or_string_value(partition)),
                 format!("failed getValueFromIntOrPercent for partition: {e}"),
             )),
-            Ok(value) if value < 0 => errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            Ok(value) if value < 0 => errors.push(field_error(
+                FieldErrorType::Invalid,
                 format!("{base}.partition"),
                 Some(value.into()),
                 "must be greater than or equal to 0",
@@ -584,8 +499,8 @@ fn validate_update_strategy(spec: &CloneSetSpec, replicas: i32, errors: &mut Vec
             None
         };
         if let Some(problem) = problem {
-            errors.push(FieldError::new(
-                FieldErrorKind::Required,
+            errors.push(field_error(
+                FieldErrorType::Required,
                 format!("{base}.priorityStrategy"),
                 None,
                 problem,
@@ -602,8 +517,8 @@ fn validate_update_strategy(spec: &CloneSetSpec, replicas: i32, errors: &mut Vec
             None
         };
         if let Some(problem) = problem {
-            errors.push(FieldError::new(
-                FieldErrorKind::Required,
+            errors.push(field_error(
+                FieldErrorType::Required,
                 format!("{base}.scatterStrategy"),
                 None,
                 problem,
@@ -615,8 +530,8 @@ fn validate_update_strategy(spec: &CloneSetSpec, replicas: i32, errors: &mut Vec
     if let Some(value) = &strategy.max_unavailable {
         match intstr::scaled_value(value, replicas, true, false) {
             Ok(v) => max_unavailable = v,
-            Err(e) => errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            Err(e) => errors.push(field_error(
+                FieldErrorType::Invalid,
                 format!("{base}.maxUnavailable"),
                 Some(int_or_string_value(value)),
                 format!("failed getValueFromIntOrPercent for maxUnavailable: {e}"),
@@ -627,16 +542,16 @@ fn validate_update_strategy(spec: &CloneSetSpec, replicas: i32, errors: &mut Vec
     if let Some(value) = &strategy.max_surge {
         match intstr::scaled_value(value, replicas, true, false) {
             Ok(v) => max_surge = v,
-            Err(e) => errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            Err(e) => errors.push(field_error(
+                FieldErrorType::Invalid,
                 format!("{base}.maxSurge"),
                 Some(int_or_string_value(value)),
                 format!("failed getValueFromIntOrPercent for maxSurge: {e}"),
             )),
         }
         if strategy.type_ == UPDATE_IN_PLACE_ONLY && max_surge > 0 {
-            errors.push(FieldError::new(
-                FieldErrorKind::Invalid,
+            errors.push(field_error(
+                FieldErrorType::Invalid,
                 format!("{base}.maxSurge"),
                 Some(int_or_string_value(value)),
                 "can not use maxSurge with strategy type InPlaceOnly",
@@ -644,8 +559,8 @@ fn validate_update_strategy(spec: &CloneSetSpec, replicas: i32, errors: &mut Vec
         }
     }
     if replicas > 0 && max_unavailable < 1 && max_surge < 1 {
-        errors.push(FieldError::new(
-            FieldErrorKind::Invalid,
+        errors.push(field_error(
+            FieldErrorType::Invalid,
             format!("{base}.maxUnavailable"),
             strategy.max_unavailable.as_ref().map(int_or_string_value),
             "maxUnavailable and maxSurge should not both be less than 1",
@@ -719,8 +634,8 @@ fn validate_update(
         spec
     };
     if strip(&new_spec) != strip(&old_spec) {
-        errors.push(FieldError::new(
-            FieldErrorKind::Forbidden,
+        errors.push(field_error(
+            FieldErrorType::Forbidden,
             "spec",
             None,
             "updates to cloneset spec for fields other than 'replicas', 'template', 'lifecycle', 'scaleStrategy', 'updateStrategy', 'minReadySeconds', 'volumeClaimTemplates' and 'revisionHistoryLimit' are forbidden",
@@ -737,8 +652,8 @@ fn validate_update(
                 break;
             };
             if !is_image_replace(op, &path) {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Forbidden,
+                errors.push(field_error(
+                    FieldErrorType::Forbidden,
                     "spec",
                     None,
                     format!("only allowed to update images in spec for {UPDATE_IN_PLACE_ONLY}, but found {op} {path}"),
@@ -808,12 +723,12 @@ mod tests {
             (
                 "/spec/selector",
                 json!({}),
-                "spec.selector: Invalid value: {}: empty selector is invalid for cloneset",
+                "spec.selector: Invalid value: \"object\": empty selector is invalid for cloneset",
             ),
             (
                 "/spec/selector",
                 json!({"matchLabels": {"app": "other"}}),
-                "spec.template.metadata.labels: Invalid value: {\"app\":\"helloworld-server\"}: `selector` does not match template `labels`",
+                "spec.template.metadata.labels: Invalid value: \"object\": `selector` does not match template `labels`",
             ),
             (
                 "/spec/template/spec/restartPolicy",
@@ -848,7 +763,7 @@ mod tests {
             (
                 "/spec/scaleStrategy/podsToDelete",
                 json!(["a", "a"]),
-                "spec.scaleStrategy.podsToDelete: Invalid value: [\"a\",\"a\"]: duplicated items [a]",
+                "spec.scaleStrategy.podsToDelete: Invalid value: \"array\": duplicated items [a]",
             ),
             (
                 "/spec/scaleStrategy/podsToDelete",

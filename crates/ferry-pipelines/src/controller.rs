@@ -147,7 +147,8 @@ impl PipelinesController {
         let (stop, stop_signal) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(run_pipeline_runs(context.clone(), stopped(stop_signal.clone()))),
-            tokio::spawn(run_task_runs(context.clone(), stopped(stop_signal))),
+            tokio::spawn(run_task_runs(context.clone(), stopped(stop_signal.clone()))),
+            tokio::spawn(cancel_deleted_task_runs(context.clone(), stopped(stop_signal))),
         ];
         PipelinesController { stop, tasks, context }
     }
@@ -221,6 +222,32 @@ async fn run_task_runs(context: Arc<Context>, shutdown: impl Future<Output = ()>
         }
     })
     .await;
+}
+
+/// Stops the running attempt of a TaskRun that is deleted (reconcile rounds never see a
+/// deleted object, so a plain watch does this).
+async fn cancel_deleted_task_runs(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let task_runs = api_resource(TektonKind::TaskRun, ApiVersion::V1);
+    let api = kube::Api::<DynamicObject>::all_with(context.client.clone(), &task_runs);
+    let deletions = watcher::watcher(api, watcher::Config::default()).for_each(|event| {
+        if let Ok(watcher::Event::Delete(object)) = event
+            && let Some(uid) = object.metadata.uid.as_deref()
+        {
+            let attempt = context.running().remove(uid);
+            if let Some(taskrun::Attempt::Running(cancel)) = attempt {
+                tracing::info!(taskrun = %key_of(&object), "TaskRun deleted: stopping its steps");
+                let _ = cancel.send(true);
+            }
+        }
+        futures::future::ready(())
+    });
+    tokio::select! {
+        () = deletions => {}
+        () = shutdown => {}
+    }
 }
 
 fn error_policy(object: Arc<DynamicObject>, error: &ControllerError, _: Arc<Context>) -> Action {

@@ -5,7 +5,6 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use anyhow::Context;
-use ferry_apimachinery::{FieldError, FieldErrorType};
 use ferry_apiserver::{AdmissionError, AdmissionRequest, MutatingAdmission, Operation, ValidatingAdmission};
 use ferry_store::Storage;
 use k8s_openapi::api::core::v1::Pod;
@@ -80,23 +79,8 @@ impl ValidatingAdmission for CloneSetValidation {
         if errors.is_empty() {
             return Ok(());
         }
-        Err(AdmissionError::Invalid(
-            errors.into_iter().map(field_error).collect(),
-        ))
+        Err(AdmissionError::Invalid(errors))
     }
-}
-
-fn field_error(e: ferry_cloneset::validation::FieldError) -> FieldError {
-    use ferry_cloneset::validation::FieldErrorKind as Kind;
-    let error_type = match e.kind {
-        Kind::Required => FieldErrorType::Required,
-        Kind::Invalid => FieldErrorType::Invalid,
-        Kind::Forbidden => FieldErrorType::Forbidden,
-        Kind::NotSupported => FieldErrorType::NotSupported,
-        Kind::Duplicate => FieldErrorType::Duplicate,
-        Kind::NotFound => FieldErrorType::NotFound,
-    };
-    FieldError::new(e.field, error_type, e.value, e.detail)
 }
 
 /// What `ferry up` runs besides the API server.
@@ -111,11 +95,11 @@ pub struct ClusterOptions {
     pub kubeconfig: std::path::PathBuf,
 }
 
+/// The mutating and validating admission plug-ins, in the order they run.
+pub type AdmissionPlugins = (Vec<Arc<dyn MutatingAdmission>>, Vec<Arc<dyn ValidatingAdmission>>);
+
 /// Admission plug-ins of the embedded cluster.
-pub fn admission(
-    storage: Arc<dyn Storage>,
-    feature_gates: &BTreeMap<String, bool>,
-) -> (Vec<Arc<dyn MutatingAdmission>>, Vec<Arc<dyn ValidatingAdmission>>) {
+pub fn admission(storage: Arc<dyn Storage>, feature_gates: &BTreeMap<String, bool>) -> AdmissionPlugins {
     let template_no_defaults = feature_gates.get("TemplateNoDefaults").copied().unwrap_or(false);
     (
         vec![Arc::new(CloneSetDefaulting { template_no_defaults })],
@@ -157,10 +141,15 @@ impl Controllers {
         let kubelet = ferry_kubelet::runtime::Kubelet::start(client.clone(), kubelet_config)
             .await
             .context("starting the simulated nodes")?;
-        let pipelines_config = ferry_pipelines::controller::ControllerConfig::from_env(
+        let mut pipelines_config = ferry_pipelines::controller::ControllerConfig::from_env(
             &options.data_dir,
             Some(options.kubeconfig.clone()),
         );
+        // Steps set up their sandbox with `ferry sandbox-init` (mount + chroot in-process, then exec),
+        // several times faster than the shell-script fallback.
+        pipelines_config.executor.init_program = std::env::current_exe()
+            .ok()
+            .map(|exe| vec![exe.to_string_lossy().into_owned(), "sandbox-init".to_string()]);
         let pipelines =
             ferry_pipelines::controller::PipelinesController::start(client.clone(), pipelines_config);
         let (stop_workloads, stopped) = tokio::sync::oneshot::channel::<()>();

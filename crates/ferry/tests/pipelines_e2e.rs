@@ -18,6 +18,7 @@ const FAILURES: &str = include_str!("fixtures/pipelines/failures.yaml");
 const STILL_SERVING: &str = include_str!("fixtures/pipelines/still-serving.yaml");
 const SLOW: &str = include_str!("fixtures/pipelines/slow.yaml");
 const RESTART: &str = include_str!("fixtures/pipelines/restart.yaml");
+const DELETED: &str = include_str!("fixtures/pipelines/deleted.yaml");
 const ARGOCD_STUB: &str = include_str!("fixtures/pipelines/argocd-stub.sh");
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -411,4 +412,46 @@ fn a_run_interrupted_by_a_restart_is_finished_by_the_next_controller() {
     );
     let log = task_run_logs(&cluster.data_dir, "default", "survives-restart-slow");
     assert!(log.contains("done waiting"), "{log}");
+}
+
+#[test]
+fn deleting_a_running_taskrun_stops_its_steps() {
+    if !sandbox_available() {
+        return;
+    }
+    let cluster = Cluster::start("pipelines-delete", &[]);
+    cluster.apply(DELETED);
+    let marker = cluster.data_dir.join("logs/default/deleted-while-running");
+    cluster.wait_for("the step to print its first line", RUN_TIMEOUT, || {
+        task_run_logs_if_any(&marker).contains("tick 1")
+    });
+    cluster.kubectl_ok(&[
+        "delete",
+        "taskruns.tekton.dev",
+        "deleted-while-running",
+        "--wait=false",
+    ]);
+    // The step ticks every 200 ms for 30 s; once stopped its log stops growing.
+    cluster.wait_for("the step to stop", Duration::from_secs(10), || {
+        let before = task_run_logs_if_any(&marker);
+        std::thread::sleep(Duration::from_millis(600));
+        task_run_logs_if_any(&marker) == before
+    });
+    assert!(!task_run_logs_if_any(&marker).contains("tick 150"));
+    // The controller still serves.
+    cluster.apply(SLOW);
+    let timed_out = wait_finished(&cluster, "taskruns.tekton.dev", "times-out");
+    assert_eq!(succeeded(&timed_out).1, "TaskRunTimeout");
+}
+
+/// The concatenated logs in `dir`, or "" when it does not exist yet.
+fn task_run_logs_if_any(dir: &Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+        .collect()
 }

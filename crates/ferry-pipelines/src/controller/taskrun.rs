@@ -67,7 +67,10 @@ pub(super) async fn reconcile(
         let runner_context = context.clone();
         context.runners().spawn(async move {
             run_attempts(&runner_context, run, version, receiver).await;
-            runner_context.running().insert(uid, Attempt::Finished);
+            // Unless the TaskRun was deleted meanwhile (its entry is then gone).
+            if let Some(attempt) = runner_context.running().get_mut(&uid) {
+                *attempt = Attempt::Finished;
+            }
         });
     }
     tracing::debug!(taskrun = %key_of(&object), "taskrun started");

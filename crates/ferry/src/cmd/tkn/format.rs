@@ -20,7 +20,10 @@ pub fn timestamp_at(object: &Value, pointer: &str) -> Option<Timestamp> {
 
 /// A string field of an object, or `""`.
 pub fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
-    object.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// `5 minutes ago`, as tkn's `formatted.Age` prints it (durafmt's short form: the largest
@@ -150,9 +153,13 @@ pub enum FlagError {
     ParamFormat(String),
     #[error("param '{0}' not present in spec")]
     UnknownParam(String),
-    #[error("invalid input format for param {name}: {value:?} (object values are \"key:value, key2:value2\")")]
+    #[error(
+        "invalid input format for param {name}: {value:?} (object values are \"key:value, key2:value2\")"
+    )]
     ObjectFormat { name: String, value: String },
-    #[error("invalid input format for workspace {0:?}: expected name=NAME plus one of emptyDir=, secret=, config=, claimName=")]
+    #[error(
+        "invalid input format for workspace {0:?}: expected name=NAME plus one of emptyDir=, secret=, config=, claimName="
+    )]
     WorkspaceFormat(String),
 }
 
@@ -324,8 +331,16 @@ mod tests {
     #[test]
     fn tables_pad_all_but_the_last_column() {
         let rows = vec![
-            vec!["build-run-abc".to_string(), "5 minutes ago".to_string(), "Succeeded".to_string()],
-            vec!["x".to_string(), "---".to_string(), "Failed(StepFailed)".to_string()],
+            vec![
+                "build-run-abc".to_string(),
+                "5 minutes ago".to_string(),
+                "Succeeded".to_string(),
+            ],
+            vec![
+                "x".to_string(),
+                "---".to_string(),
+                "Failed(StepFailed)".to_string(),
+            ],
         ];
         let expected = "\
 NAME            STARTED         STATUS
@@ -338,14 +353,10 @@ x               ---             Failed(StepFailed)
 
     #[test]
     fn params_follow_their_declared_types() {
-        let declared: BTreeMap<String, String> = [
-            ("s", "string"),
-            ("arr", "array"),
-            ("obj", "object"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let declared: BTreeMap<String, String> = [("s", "string"), ("arr", "array"), ("obj", "object")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let cases: [(&str, Result<(String, Value), FlagError>); 7] = [
             ("s=a,b=c", Ok(("s".into(), json!("a,b=c")))),
             ("s=", Ok(("s".into(), json!("")))),
@@ -378,10 +389,15 @@ x               ---             Failed(StepFailed)
                 "name=creds,secret=my-secret",
                 Some(json!({"name": "creds", "secret": {"secretName": "my-secret"}})),
             ),
-            ("name=cfg,config=cm", Some(json!({"name": "cfg", "configMap": {"name": "cm"}}))),
+            (
+                "name=cfg,config=cm",
+                Some(json!({"name": "cfg", "configMap": {"name": "cm"}})),
+            ),
             (
                 "name=data,claimName=pvc,subPath=dir",
-                Some(json!({"name": "data", "subPath": "dir", "persistentVolumeClaim": {"claimName": "pvc"}})),
+                Some(
+                    json!({"name": "data", "subPath": "dir", "persistentVolumeClaim": {"claimName": "pvc"}}),
+                ),
             ),
             ("name=data", None),
             ("emptyDir=", None),

@@ -124,14 +124,22 @@ async fn task_runs_of(session: &Session, kind: TektonKind, run: &Value) -> anyho
         TektonKind::PipelineRun => {
             let name = str_at(run, "/metadata/name");
             session
-                .list(TektonKind::TaskRun, false, Some(&format!("tekton.dev/pipelineRun={name}")))
+                .list(
+                    TektonKind::TaskRun,
+                    false,
+                    Some(&format!("tekton.dev/pipelineRun={name}")),
+                )
                 .await
         }
         _ => Ok(vec![run.clone()]),
     }
 }
 
-pub(super) async fn run_logs(session: &Session, kind: TektonKind, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run_logs(
+    session: &Session,
+    kind: TektonKind,
+    args: &LogsArgs,
+) -> anyhow::Result<ExitCode> {
     let name = session.run_name(kind, args.name.as_deref(), args.last).await?;
     let logs_dir = session.logs_dir();
     let pipeline_view = kind == TektonKind::PipelineRun;
@@ -173,7 +181,10 @@ mod tests {
                                    "steps": [{"name": "build"}]}}),
                 vec!["build", "unnamed-1"],
             ),
-            (json!({"status": {"steps": [{"name": "a"}, {"name": "b"}]}}), vec!["a", "b"]),
+            (
+                json!({"status": {"steps": [{"name": "a"}, {"name": "b"}]}}),
+                vec!["a", "b"],
+            ),
             (json!({}), vec![]),
         ];
         for (task_run, expected) in cases {
@@ -194,7 +205,10 @@ mod tests {
         let runs = [second.clone(), first.clone()];
         let dir = Path::new("/data/logs");
         let logs = step_logs(dir, &runs, &[], true, true);
-        let got: Vec<(&str, &Path)> = logs.iter().map(|l| (l.prefix.as_str(), l.path.as_path())).collect();
+        let got: Vec<(&str, &Path)> = logs
+            .iter()
+            .map(|l| (l.prefix.as_str(), l.path.as_path()))
+            .collect();
         assert_eq!(
             got,
             [

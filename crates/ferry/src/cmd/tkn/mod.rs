@@ -335,7 +335,12 @@ impl Session {
         }
     }
 
-    async fn list(&self, kind: TektonKind, all_namespaces: bool, labels: Option<&str>) -> anyhow::Result<Vec<Value>> {
+    async fn list(
+        &self,
+        kind: TektonKind,
+        all_namespaces: bool,
+        labels: Option<&str>,
+    ) -> anyhow::Result<Vec<Value>> {
         let mut params = ListParams::default();
         if let Some(labels) = labels {
             params = params.labels(labels);
@@ -385,7 +390,6 @@ impl Session {
             .find(|dir| dir.is_dir())
             .unwrap_or_else(|| PathBuf::from(".ferry/logs"))
     }
-
 }
 
 /// `$KUBECONFIG`'s first file, else `~/.kube/config`.
@@ -403,7 +407,11 @@ fn logs_dir_candidates(data_dir: Option<&Path>, kubeconfig: Option<&Path>) -> Ve
         candidates.push(dir.join("logs"));
     }
     if let Some(parent) = kubeconfig.and_then(Path::parent) {
-        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
         candidates.push(parent.join("logs"));
     }
     candidates
@@ -436,8 +444,12 @@ async fn dispatch(command: TknCommand, program: &'static str) -> anyhow::Result<
                 PipelineRunCommand::Describe(describe) => {
                     run_describe(&session, TektonKind::PipelineRun, &describe).await
                 }
-                PipelineRunCommand::Logs(logs) => logs::run_logs(&session, TektonKind::PipelineRun, &logs).await,
-                PipelineRunCommand::Cancel(name) => cancel(&session, TektonKind::PipelineRun, &name.name).await,
+                PipelineRunCommand::Logs(logs) => {
+                    logs::run_logs(&session, TektonKind::PipelineRun, &logs).await
+                }
+                PipelineRunCommand::Cancel(name) => {
+                    cancel(&session, TektonKind::PipelineRun, &name.name).await
+                }
             }
         }
         TknCommand::Task(args) => {
@@ -451,7 +463,9 @@ async fn dispatch(command: TknCommand, program: &'static str) -> anyhow::Result<
             let session = Session::connect(&args.global, program).await?;
             match args.command {
                 TaskRunCommand::List(list) => run_list(&session, TektonKind::TaskRun, &list).await,
-                TaskRunCommand::Describe(describe) => run_describe(&session, TektonKind::TaskRun, &describe).await,
+                TaskRunCommand::Describe(describe) => {
+                    run_describe(&session, TektonKind::TaskRun, &describe).await
+                }
                 TaskRunCommand::Logs(logs) => logs::run_logs(&session, TektonKind::TaskRun, &logs).await,
                 TaskRunCommand::Cancel(name) => cancel(&session, TektonKind::TaskRun, &name.name).await,
             }
@@ -534,7 +548,13 @@ fn task_list_text(tasks: &[Value], all_namespaces: bool, now: Timestamp) -> Stri
         .map(|task| {
             let row = vec![
                 str_at(task, "/metadata/name").to_string(),
-                truncate(str_at(task, "/spec/description").lines().next().unwrap_or_default(), 20),
+                truncate(
+                    str_at(task, "/spec/description")
+                        .lines()
+                        .next()
+                        .unwrap_or_default(),
+                    20,
+                ),
                 age(timestamp_at(task, "/metadata/creationTimestamp"), now),
             ];
             with_namespace(all_namespaces, task, row)
@@ -554,7 +574,9 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 async fn pipeline_list(session: &Session, args: &ListArgs) -> anyhow::Result<ExitCode> {
-    let mut pipelines = session.list(TektonKind::Pipeline, args.all_namespaces, None).await?;
+    let mut pipelines = session
+        .list(TektonKind::Pipeline, args.all_namespaces, None)
+        .await?;
     pipelines.sort_by(|a, b| str_at(a, "/metadata/name").cmp(str_at(b, "/metadata/name")));
     if let Some(format) = args.output {
         print_structured(&pipelines, Some("PipelineList"), format)?;
@@ -563,7 +585,12 @@ async fn pipeline_list(session: &Session, args: &ListArgs) -> anyhow::Result<Exi
     let runs = session
         .list(TektonKind::PipelineRun, args.all_namespaces, None)
         .await?;
-    print_text(&pipeline_list_text(&pipelines, &runs, args.all_namespaces, Timestamp::now()))
+    print_text(&pipeline_list_text(
+        &pipelines,
+        &runs,
+        args.all_namespaces,
+        Timestamp::now(),
+    ))
 }
 
 /// The Pipeline a run belongs to: its `tekton.dev/pipeline` label, else its `pipelineRef`.
@@ -599,7 +626,9 @@ fn pipeline_list_text(pipelines: &[Value], runs: &[Value], all_namespaces: bool,
             let namespace = str_at(pipeline, "/metadata/namespace");
             let mut own: Vec<Value> = runs
                 .iter()
-                .filter(|run| run_pipeline_name(run) == name && str_at(run, "/metadata/namespace") == namespace)
+                .filter(|run| {
+                    run_pipeline_name(run) == name && str_at(run, "/metadata/namespace") == namespace
+                })
                 .cloned()
                 .collect();
             sort_newest_first(&mut own);
@@ -642,7 +671,12 @@ async fn run_list(session: &Session, kind: TektonKind, args: &RunListArgs) -> an
         print_structured(&runs, Some(&format!("{}List", kind.kind())), format)?;
         return Ok(ExitCode::SUCCESS);
     }
-    print_text(&run_list_text(kind, &runs, args.list.all_namespaces, Timestamp::now()))
+    print_text(&run_list_text(
+        kind,
+        &runs,
+        args.list.all_namespaces,
+        Timestamp::now(),
+    ))
 }
 
 /// `tkn pr list` / `tkn tr list`: `NAME  STARTED  DURATION  STATUS`.
@@ -679,10 +713,19 @@ async fn pipeline_describe(session: &Session, args: &DescribeArgs) -> anyhow::Re
         return Ok(ExitCode::SUCCESS);
     }
     let mut runs = session
-        .list(TektonKind::PipelineRun, false, Some(&format!("tekton.dev/pipeline={name}")))
+        .list(
+            TektonKind::PipelineRun,
+            false,
+            Some(&format!("tekton.dev/pipeline={name}")),
+        )
         .await?;
     sort_newest_first(&mut runs);
-    print_text(&pipeline_describe_text(session.emoji, &pipeline, &runs, Timestamp::now()))
+    print_text(&pipeline_describe_text(
+        session.emoji,
+        &pipeline,
+        &runs,
+        Timestamp::now(),
+    ))
 }
 
 /// Indented `key: value` lines of a map (labels, annotations), or ` ---`.
@@ -717,10 +760,19 @@ fn bullet_table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
 }
 
 fn pipeline_describe_text(emoji: bool, pipeline: &Value, runs: &[Value], now: Timestamp) -> String {
-    let section = |icon: &str, title: &str| if emoji { format!("{icon} {title}") } else { title.to_string() };
+    let section = |icon: &str, title: &str| {
+        if emoji {
+            format!("{icon} {title}")
+        } else {
+            title.to_string()
+        }
+    };
     let mut out = String::new();
     out.push_str(&format!("Name:        {}\n", str_at(pipeline, "/metadata/name")));
-    out.push_str(&format!("Namespace:   {}\n", str_at(pipeline, "/metadata/namespace")));
+    out.push_str(&format!(
+        "Namespace:   {}\n",
+        str_at(pipeline, "/metadata/namespace")
+    ));
     let description = str_at(pipeline, "/spec/description");
     if !description.is_empty() {
         out.push_str(&format!("Description: {description}\n"));
@@ -742,7 +794,10 @@ fn pipeline_describe_text(emoji: bool, pipeline: &Value, runs: &[Value], now: Ti
                 ]
             })
             .collect();
-        out.push_str(&bullet_table(&["NAME", "TYPE", "DESCRIPTION", "DEFAULT VALUE"], rows));
+        out.push_str(&bullet_table(
+            &["NAME", "TYPE", "DESCRIPTION", "DEFAULT VALUE"],
+            rows,
+        ));
     }
 
     let results = array_at(pipeline, "/spec/results");
@@ -769,7 +824,10 @@ fn pipeline_describe_text(emoji: bool, pipeline: &Value, runs: &[Value], now: Ti
                 vec![
                     str_at(w, "/name").to_string(),
                     non_empty_or(str_at(w, "/description"), UNSET),
-                    w.get("optional").and_then(Value::as_bool).unwrap_or(false).to_string(),
+                    w.get("optional")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                        .to_string(),
                 ]
             })
             .collect();
@@ -781,12 +839,18 @@ fn pipeline_describe_text(emoji: bool, pipeline: &Value, runs: &[Value], now: Ti
     if tasks.is_empty() {
         out.push_str(" No tasks\n");
     } else {
-        out.push_str(&bullet_table(&["NAME", "TASKREF", "RUNAFTER", "TIMEOUT"], pipeline_task_rows(tasks)));
+        out.push_str(&bullet_table(
+            &["NAME", "TASKREF", "RUNAFTER", "TIMEOUT"],
+            pipeline_task_rows(tasks),
+        ));
     }
     let finally = array_at(pipeline, "/spec/finally");
     if !finally.is_empty() {
         out.push_str(&format!("\n{}\n\n", section("🗒 ", "Finally Tasks")));
-        out.push_str(&bullet_table(&["NAME", "TASKREF", "RUNAFTER", "TIMEOUT"], pipeline_task_rows(finally)));
+        out.push_str(&bullet_table(
+            &["NAME", "TASKREF", "RUNAFTER", "TIMEOUT"],
+            pipeline_task_rows(finally),
+        ));
     }
 
     out.push_str(&format!("\n{}\n\n", section("⛩ ", "PipelineRuns")));
@@ -816,7 +880,10 @@ fn pipeline_task_rows(tasks: &[Value]) -> Vec<Vec<String>> {
     tasks
         .iter()
         .map(|t| {
-            let run_after: Vec<&str> = array_at(t, "/runAfter").iter().filter_map(Value::as_str).collect();
+            let run_after: Vec<&str> = array_at(t, "/runAfter")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
             let task_ref = match str_at(t, "/taskRef/name") {
                 "" if t.get("taskSpec").is_some() => "(embedded)".to_string(),
                 name => non_empty_or(name, UNSET),
@@ -855,19 +922,41 @@ async fn run_describe(session: &Session, kind: TektonKind, args: &DescribeArgs) 
     }
     let children = if kind == TektonKind::PipelineRun {
         let mut children = session
-            .list(TektonKind::TaskRun, false, Some(&format!("tekton.dev/pipelineRun={name}")))
+            .list(
+                TektonKind::TaskRun,
+                false,
+                Some(&format!("tekton.dev/pipelineRun={name}")),
+            )
             .await?;
         sort_newest_first(&mut children);
         children
     } else {
         Vec::new()
     };
-    print_text(&run_describe_text(session.emoji, kind, &run, &children, Timestamp::now()))
+    print_text(&run_describe_text(
+        session.emoji,
+        kind,
+        &run,
+        &children,
+        Timestamp::now(),
+    ))
 }
 
 /// `tkn pr describe` / `tkn tr describe`.
-fn run_describe_text(emoji: bool, kind: TektonKind, run: &Value, children: &[Value], now: Timestamp) -> String {
-    let section = |icon: &str, title: &str| if emoji { format!("{icon} {title}") } else { title.to_string() };
+fn run_describe_text(
+    emoji: bool,
+    kind: TektonKind,
+    run: &Value,
+    children: &[Value],
+    now: Timestamp,
+) -> String {
+    let section = |icon: &str, title: &str| {
+        if emoji {
+            format!("{icon} {title}")
+        } else {
+            title.to_string()
+        }
+    };
     let mut out = String::new();
     let service_account = [
         "/spec/taskRunTemplate/serviceAccountName",
@@ -882,7 +971,9 @@ fn run_describe_text(emoji: bool, kind: TektonKind, run: &Value, children: &[Val
         ("Namespace:", str_at(run, "/metadata/namespace").to_string()),
     ];
     match kind {
-        TektonKind::PipelineRun => header.push(("Pipeline Ref:", non_empty_or(run_pipeline_name(run), UNSET))),
+        TektonKind::PipelineRun => {
+            header.push(("Pipeline Ref:", non_empty_or(run_pipeline_name(run), UNSET)))
+        }
         _ => header.push(("Task Ref:", non_empty_or(run_task_name(run), UNSET))),
     }
     header.push(("Service Account:", service_account.to_string()));
@@ -939,8 +1030,16 @@ fn run_describe_text(emoji: bool, kind: TektonKind, run: &Value, children: &[Val
     }
 
     let results = match kind {
-        TektonKind::PipelineRun => [array_at(run, "/status/results"), array_at(run, "/status/pipelineResults")].concat(),
-        _ => [array_at(run, "/status/results"), array_at(run, "/status/taskResults")].concat(),
+        TektonKind::PipelineRun => [
+            array_at(run, "/status/results"),
+            array_at(run, "/status/pipelineResults"),
+        ]
+        .concat(),
+        _ => [
+            array_at(run, "/status/results"),
+            array_at(run, "/status/taskResults"),
+        ]
+        .concat(),
     };
     if !results.is_empty() {
         out.push_str(&format!("\n{}\n\n", section("📝", "Results")));
@@ -949,7 +1048,8 @@ fn run_describe_text(emoji: bool, kind: TektonKind, run: &Value, children: &[Val
             .map(|r| {
                 vec![
                     str_at(r, "/name").to_string(),
-                    r.get("value").map_or(UNSET.to_string(), |v| param_value_text(v).trim_end().to_string()),
+                    r.get("value")
+                        .map_or(UNSET.to_string(), |v| param_value_text(v).trim_end().to_string()),
                 ]
             })
             .collect();
@@ -962,13 +1062,19 @@ fn run_describe_text(emoji: bool, kind: TektonKind, run: &Value, children: &[Val
         let rows = workspaces
             .iter()
             .map(|w| {
-                let binding = ["emptyDir", "secret", "configMap", "persistentVolumeClaim", "volumeClaimTemplate"]
-                    .into_iter()
-                    .find(|key| w.get(*key).is_some())
-                    .map_or(UNSET.to_string(), |key| {
-                        let detail = w.get(key).map(Value::to_string).unwrap_or_default();
-                        format!("{key} ({detail})")
-                    });
+                let binding = [
+                    "emptyDir",
+                    "secret",
+                    "configMap",
+                    "persistentVolumeClaim",
+                    "volumeClaimTemplate",
+                ]
+                .into_iter()
+                .find(|key| w.get(*key).is_some())
+                .map_or(UNSET.to_string(), |key| {
+                    let detail = w.get(key).map(Value::to_string).unwrap_or_default();
+                    format!("{key} ({detail})")
+                });
                 vec![
                     str_at(w, "/name").to_string(),
                     non_empty_or(str_at(w, "/subPath"), UNSET),
@@ -998,14 +1104,22 @@ fn run_describe_text(emoji: bool, kind: TektonKind, run: &Value, children: &[Val
                         ]
                     })
                     .collect();
-                out.push_str(&bullet_table(&["NAME", "TASK NAME", "STARTED", "DURATION", "STATUS"], rows));
+                out.push_str(&bullet_table(
+                    &["NAME", "TASK NAME", "STARTED", "DURATION", "STATUS"],
+                    rows,
+                ));
             }
             let skipped = array_at(run, "/status/skippedTasks");
             if !skipped.is_empty() {
                 out.push_str(&format!("\n{}\n\n", section("⏭️ ", "Skipped Tasks")));
                 let rows = skipped
                     .iter()
-                    .map(|s| vec![str_at(s, "/name").to_string(), non_empty_or(str_at(s, "/reason"), UNSET)])
+                    .map(|s| {
+                        vec![
+                            str_at(s, "/name").to_string(),
+                            non_empty_or(str_at(s, "/reason"), UNSET),
+                        ]
+                    })
                     .collect();
                 out.push_str(&bullet_table(&["NAME", "REASON"], rows));
             }
@@ -1016,7 +1130,10 @@ fn run_describe_text(emoji: bool, kind: TektonKind, run: &Value, children: &[Val
             if steps.is_empty() {
                 out.push_str(" No steps\n");
             } else {
-                let rows = steps.iter().map(|s| vec![str_at(s, "/name").to_string(), step_status(s)]).collect();
+                let rows = steps
+                    .iter()
+                    .map(|s| vec![str_at(s, "/name").to_string(), step_status(s)])
+                    .collect();
                 out.push_str(&bullet_table(&["NAME", "STATUS"], rows));
             }
         }
@@ -1039,11 +1156,19 @@ fn step_status(step: &Value) -> String {
 }
 
 /// The run `start` creates (`generateName: <name>-run-`, or `<prefix>-`).
-fn build_run(kind: TektonKind, name: &str, namespace: &str, args: &StartArgs, declared: &BTreeMap<String, String>) -> anyhow::Result<Value> {
+fn build_run(
+    kind: TektonKind,
+    name: &str,
+    namespace: &str,
+    args: &StartArgs,
+    declared: &BTreeMap<String, String>,
+) -> anyhow::Result<Value> {
     let params = args
         .params
         .iter()
-        .map(|arg| format::parse_param(arg, declared).map(|(name, value)| json!({"name": name, "value": value})))
+        .map(|arg| {
+            format::parse_param(arg, declared).map(|(name, value)| json!({"name": name, "value": value}))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let workspaces = args
         .workspaces
@@ -1104,11 +1229,20 @@ async fn start_run(session: &Session, kind: TektonKind, args: &StartArgs) -> any
     let target = session.get(kind, &args.name).await?;
     let declared: BTreeMap<String, String> = array_at(&target, "/spec/params")
         .iter()
-        .map(|p| (str_at(p, "/name").to_string(), non_empty_or(str_at(p, "/type"), "string")))
+        .map(|p| {
+            (
+                str_at(p, "/name").to_string(),
+                non_empty_or(str_at(p, "/type"), "string"),
+            )
+        })
         .collect();
     let run = build_run(kind, &args.name, &session.namespace, args, &declared)?;
     if args.dry_run {
-        print_structured(std::slice::from_ref(&run), None, args.output.unwrap_or(OutputFormat::Yaml))?;
+        print_structured(
+            std::slice::from_ref(&run),
+            None,
+            args.output.unwrap_or(OutputFormat::Yaml),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let run_kind = match kind {

@@ -6,7 +6,13 @@ fn now() -> Timestamp {
     "2024-05-01T12:10:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-fn run(name: &str, pipeline: &str, start: Option<&str>, end: Option<&str>, condition: Option<(&str, &str)>) -> Value {
+fn run(
+    name: &str,
+    pipeline: &str,
+    start: Option<&str>,
+    end: Option<&str>,
+    condition: Option<(&str, &str)>,
+) -> Value {
     let mut status = serde_json::Map::new();
     if let Some(start) = start {
         status.insert("startTime".into(), json!(start));
@@ -31,7 +37,13 @@ fn run(name: &str, pipeline: &str, start: Option<&str>, end: Option<&str>, condi
 #[test]
 fn run_lists_show_started_duration_and_status() {
     let runs = vec![
-        run("build-run-b", "build", Some("2024-05-01T12:05:00Z"), None, Some(("Unknown", "Running"))),
+        run(
+            "build-run-b",
+            "build",
+            Some("2024-05-01T12:05:00Z"),
+            None,
+            Some(("Unknown", "Running")),
+        ),
         run(
             "build-run-a",
             "build",
@@ -45,11 +57,17 @@ NAME          STARTED          DURATION   STATUS
 build-run-b   5 minutes ago    ---        Running
 build-run-a   10 minutes ago   1m30s      Failed(StepFailed)
 ";
-    assert_eq!(run_list_text(TektonKind::PipelineRun, &runs, false, now()), expected);
+    assert_eq!(
+        run_list_text(TektonKind::PipelineRun, &runs, false, now()),
+        expected
+    );
     let all = run_list_text(TektonKind::PipelineRun, &runs[..1], true, now());
     assert!(all.starts_with("NAMESPACE   NAME"), "{all}");
     assert!(all.contains("\ndefault     build-run-b"), "{all}");
-    assert_eq!(run_list_text(TektonKind::TaskRun, &[], false, now()), "No TaskRuns found\n");
+    assert_eq!(
+        run_list_text(TektonKind::TaskRun, &[], false, now()),
+        "No TaskRuns found\n"
+    );
 }
 
 #[test]
@@ -92,7 +110,10 @@ build   1 hour ago   build-run-new   5 minutes ago   7s         Succeeded
 idle    3 days ago   ---             ---             ---        ---
 ";
     assert_eq!(pipeline_list_text(&pipelines, &runs, false, now()), expected);
-    assert_eq!(pipeline_list_text(&[], &runs, false, now()), "No Pipelines found\n");
+    assert_eq!(
+        pipeline_list_text(&[], &runs, false, now()),
+        "No Pipelines found\n"
+    );
 }
 
 #[test]
@@ -118,7 +139,8 @@ fn pipelinerun_describe_has_tkns_sections() {
         Some("2024-05-01T12:00:42Z"),
         Some(("False", "Failed")),
     );
-    pipeline_run["spec"]["params"] = json!([{"name": "image", "value": "nginx"}, {"name": "list", "value": ["a", "b"]}]);
+    pipeline_run["spec"]["params"] =
+        json!([{"name": "image", "value": "nginx"}, {"name": "list", "value": ["a", "b"]}]);
     pipeline_run["spec"]["timeouts"] = json!({"pipeline": "1h0m0s"});
     let child = json!({
         "metadata": {"name": "build-run-a-compile", "labels": {"tekton.dev/pipelineTask": "compile"}},
@@ -193,9 +215,12 @@ fn start_args(name: &str, params: &[&str]) -> StartArgs {
 
 #[test]
 fn start_builds_runs_with_generate_name_params_and_bindings() {
-    let declared: BTreeMap<String, String> = [("image".to_string(), "string".to_string()), ("tags".to_string(), "array".to_string())]
-        .into_iter()
-        .collect();
+    let declared: BTreeMap<String, String> = [
+        ("image".to_string(), "string".to_string()),
+        ("tags".to_string(), "array".to_string()),
+    ]
+    .into_iter()
+    .collect();
     let pipeline_run = build_run(
         TektonKind::Pipeline,
         "build",
@@ -219,12 +244,25 @@ fn start_builds_runs_with_generate_name_params_and_bindings() {
             }
         })
     );
-    let task_run = build_run(TektonKind::Task, "echo", "ci", &start_args("echo", &[]), &BTreeMap::new()).unwrap_or_default();
+    let task_run = build_run(
+        TektonKind::Task,
+        "echo",
+        "ci",
+        &start_args("echo", &[]),
+        &BTreeMap::new(),
+    )
+    .unwrap_or_default();
     assert_eq!(task_run["kind"], "TaskRun");
     assert_eq!(task_run["spec"]["taskRef"]["name"], "echo");
     assert_eq!(task_run["spec"]["serviceAccountName"], "builder");
     assert_eq!(task_run["spec"]["timeout"], "10m");
-    let unknown = build_run(TektonKind::Pipeline, "build", "ci", &start_args("build", &["nope=1"]), &declared);
+    let unknown = build_run(
+        TektonKind::Pipeline,
+        "build",
+        "ci",
+        &start_args("build", &["nope=1"]),
+        &declared,
+    );
     assert!(
         unknown.is_err_and(|e| e.to_string() == "param 'nope' not present in spec"),
         "an undeclared param is refused"
@@ -255,10 +293,16 @@ fn cancel_uses_each_kinds_status_value() {
 #[test]
 fn step_status_reads_the_container_state() {
     let cases = [
-        (json!({"terminated": {"reason": "Completed", "exitCode": 0}}), "Completed"),
+        (
+            json!({"terminated": {"reason": "Completed", "exitCode": 0}}),
+            "Completed",
+        ),
         (json!({"terminated": {"reason": "Error", "exitCode": 1}}), "Error"),
         (json!({"running": {}}), "Running"),
-        (json!({"waiting": {"reason": "PodInitializing"}}), "PodInitializing"),
+        (
+            json!({"waiting": {"reason": "PodInitializing"}}),
+            "PodInitializing",
+        ),
         (json!({}), "---"),
     ];
     for (step, expected) in cases {
