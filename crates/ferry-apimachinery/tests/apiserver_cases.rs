@@ -62,9 +62,15 @@ fn strategic_merge_patch_replaces_lists_without_a_strategy() {
         &json!({"data": {"j": "w"}}),
         Shape::for_builtin("", "ConfigMap"),
     );
-    assert_eq!(out, Ok(json!({"data": {"k": "v", "j": "w"}, "binaryData": {}, "immutable": false})));
+    assert_eq!(
+        out,
+        Ok(json!({"data": {"k": "v", "j": "w"}, "binaryData": {}, "immutable": false}))
+    );
     let args = json!({"spec": {"containers": [{"name": "a", "args": ["1", "2"]}]}});
-    let out = pod_smp(args, json!({"spec": {"containers": [{"name": "a", "args": ["3"]}]}}));
+    let out = pod_smp(
+        args,
+        json!({"spec": {"containers": [{"name": "a", "args": ["3"]}]}}),
+    );
     assert_eq!(out["spec"]["containers"][0]["args"], json!(["3"]));
 }
 
@@ -186,7 +192,10 @@ fn custom_resource_errors_name_each_field() {
         (json!({"spec": {"replicas": 1, "name": "UP"}}), "spec.name"),
         (json!({"spec": {"replicas": -1}}), "spec.replicas"),
         (json!({"spec": {"replicas": 1, "port": true}}), "spec.port"),
-        (json!({"spec": {"replicas": 1, "labels": {"a": 1}}}), "spec.labels.a"),
+        (
+            json!({"spec": {"replicas": 1, "labels": {"a": 1}}}),
+            "spec.labels.a",
+        ),
     ];
     for (mut obj, field) in cases {
         let fields = match process_custom_resource(&mut obj, &crd_schema(), FieldValidation::Strict) {
@@ -214,7 +223,10 @@ fn table_ages_and_json_paths() {
     let obj = json!({"spec": {"replicas": 3}, "status": {"conditions": [{"type": "A", "status": "False"}, {"type": "Ready", "status": "True"}], "list": [{"n": 1}, {"n": 2}]}});
     let cases = [
         (".spec.replicas", vec![json!(3)]),
-        (".status.conditions[?(@.type==\"Ready\")].status", vec![json!("True")]),
+        (
+            ".status.conditions[?(@.type==\"Ready\")].status",
+            vec![json!("True")],
+        ),
         (".status.list[*].n", vec![json!(1), json!(2)]),
         (".status.list[1].n", vec![json!(2)]),
         (".missing.x", vec![]),

@@ -124,7 +124,8 @@ impl Endpoint {
             Some(tls) => {
                 let name = rustls::pki_types::ServerName::from(self.addr.ip());
                 let stream = tls.connect(name, tcp).await?;
-                let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
@@ -146,7 +147,12 @@ impl Endpoint {
 }
 
 impl Conn {
-    async fn send(&mut self, method: Method, path: &str, body: Option<&Value>) -> BenchResult<hyper::Response<Incoming>> {
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> BenchResult<hyper::Response<Incoming>> {
         self.sender.ready().await?;
         let mut request = Request::builder()
             .method(method)
@@ -166,7 +172,13 @@ impl Conn {
     }
 
     /// Sends and reads the whole response; anything but `expected` is an error naming the request.
-    async fn call(&mut self, method: Method, path: &str, body: Option<&Value>, expected: StatusCode) -> BenchResult<Bytes> {
+    async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        expected: StatusCode,
+    ) -> BenchResult<Bytes> {
         let response = self.send(method.clone(), path, body).await?;
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();
@@ -212,7 +224,12 @@ impl Target {
         match self.system {
             System::Ferry => {
                 let body = conn
-                    .call(Method::POST, &self.collection(), Some(&object), StatusCode::CREATED)
+                    .call(
+                        Method::POST,
+                        &self.collection(),
+                        Some(&object),
+                        StatusCode::CREATED,
+                    )
                     .await?;
                 let created: Value = serde_json::from_slice(&body)?;
                 Ok(json_str(&created, "/metadata/resourceVersion")?.to_string())
@@ -262,7 +279,8 @@ impl Target {
                 "/items",
             ),
             System::Etcd => {
-                let range = json!({"key": b64(ETCD_PREFIX.as_bytes()), "range_end": b64(&prefix_end(ETCD_PREFIX))});
+                let range =
+                    json!({"key": b64(ETCD_PREFIX.as_bytes()), "range_end": b64(&prefix_end(ETCD_PREFIX))});
                 (
                     conn.call(Method::POST, "/v3/kv/range", Some(&range), StatusCode::OK)
                         .await?,
@@ -335,7 +353,12 @@ impl Target {
         match self.system {
             System::Ferry => {
                 let body = conn
-                    .call(Method::GET, &format!("{}?limit=1", self.collection()), None, StatusCode::OK)
+                    .call(
+                        Method::GET,
+                        &format!("{}?limit=1", self.collection()),
+                        None,
+                        StatusCode::OK,
+                    )
                     .await?;
                 let listed: Value = serde_json::from_slice(&body)?;
                 Ok(json_str(&listed, "/metadata/resourceVersion")?.to_string())
@@ -367,7 +390,11 @@ async fn etcd_txn(conn: &mut Conn, name: &str, txn: &Value) -> BenchResult<Strin
 // --- Phases ---
 
 /// `objects` creates split over `writers` connections; returns creates/s and each object's version.
-async fn bench_creates(target: &Arc<Target>, objects: usize, writers: usize) -> BenchResult<(f64, Vec<String>)> {
+async fn bench_creates(
+    target: &Arc<Target>,
+    objects: usize,
+    writers: usize,
+) -> BenchResult<(f64, Vec<String>)> {
     let mut conns = Vec::with_capacity(writers);
     for _ in 0..writers {
         conns.push(target.endpoint.connect().await?);
@@ -572,7 +599,11 @@ async fn bench_watch(
     })
 }
 
-async fn bounded<T>(limit: Duration, phase: &str, work: impl Future<Output = BenchResult<T>>) -> BenchResult<T> {
+async fn bounded<T>(
+    limit: Duration,
+    phase: &str,
+    work: impl Future<Output = BenchResult<T>>,
+) -> BenchResult<T> {
     match tokio::time::timeout(limit, work).await {
         Ok(result) => result.map_err(|e| format!("{phase}: {e}").into()),
         Err(_) => Err(format!("{phase}: did not finish within {} s", limit.as_secs()).into()),
@@ -596,8 +627,18 @@ async fn start_etcd(dir: &Path) -> BenchResult<(EtcdProcess, Endpoint)> {
     let child = Command::new("etcd")
         .args(["--name", "bench", "--data-dir"])
         .arg(dir.join("etcd"))
-        .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args([
+            "--listen-client-urls",
+            &client_url,
+            "--advertise-client-urls",
+            &client_url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
         .args(["--initial-cluster", &format!("bench={peer_url}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -648,7 +689,13 @@ fn ratio<T>(ferry: &BenchResult<T>, etcd: Option<&BenchResult<T>>, number: impl 
     }
 }
 
-fn print_report(ferry: &Measurements, etcd: Option<&Measurements>, objects: usize, writers: usize, watchers: usize) {
+fn print_report(
+    ferry: &Measurements,
+    etcd: Option<&Measurements>,
+    objects: usize,
+    writers: usize,
+    watchers: usize,
+) {
     let rows: Vec<(String, String, String, String, &str)> = vec![
         (
             format!("durable creates/s ({writers} writers)"),
@@ -674,7 +721,9 @@ fn print_report(ferry: &Measurements, etcd: Option<&Measurements>, objects: usiz
         (
             format!("list {objects} objects, response MiB"),
             cell(&ferry.list, |l| format!("{:.1}", l.2 as f64 / 1048576.0)),
-            etcd.map_or("-".into(), |e| cell(&e.list, |l| format!("{:.1}", l.2 as f64 / 1048576.0))),
+            etcd.map_or("-".into(), |e| {
+                cell(&e.list, |l| format!("{:.1}", l.2 as f64 / 1048576.0))
+            }),
             ratio(&ferry.list, etcd.map(|e| &e.list), |l| l.2 as f64),
             "",
         ),
@@ -694,11 +743,17 @@ fn print_report(ferry: &Measurements, etcd: Option<&Measurements>, objects: usiz
     ];
     let mut rows = rows;
     for (label, pick) in [
-        ("paced", (|m: &Measurements| &m.watch_paced) as fn(&Measurements) -> &BenchResult<WatchResult>),
+        (
+            "paced",
+            (|m: &Measurements| &m.watch_paced) as fn(&Measurements) -> &BenchResult<WatchResult>,
+        ),
         ("loaded", |m: &Measurements| &m.watch_loaded),
     ] {
         for (stat, value) in [
-            ("ack->event p50", (|w: &WatchResult| w.after_ack.p50) as fn(&WatchResult) -> f64),
+            (
+                "ack->event p50",
+                (|w: &WatchResult| w.after_ack.p50) as fn(&WatchResult) -> f64,
+            ),
             ("ack->event p99", |w: &WatchResult| w.after_ack.p99),
             ("submit->event p50", |w: &WatchResult| w.after_submit.p50),
             ("submit->event p99", |w: &WatchResult| w.after_submit.p99),
@@ -737,20 +792,37 @@ async fn measure(
     watchers: usize,
     rss: impl Fn() -> f64,
 ) -> Measurements {
-    let created = bounded(WRITE_PHASE_LIMIT, "creates", bench_creates(target, objects, writers)).await;
+    let created = bounded(
+        WRITE_PHASE_LIMIT,
+        "creates",
+        bench_creates(target, objects, writers),
+    )
+    .await;
     let (creates, versions) = match created {
         Ok((rate, versions)) => (Ok(rate), Some(versions)),
         Err(e) => (Err(e), None),
     };
     report_phase(name, "durable creates", &creates, |r| format!("{r:.0}/s"));
     let updates = match versions {
-        Some(versions) => bounded(WRITE_PHASE_LIMIT, "updates", bench_updates(target, versions, writers)).await,
+        Some(versions) => {
+            bounded(
+                WRITE_PHASE_LIMIT,
+                "updates",
+                bench_updates(target, versions, writers),
+            )
+            .await
+        }
         None => Err("skipped: creates failed".into()),
     };
     report_phase(name, "durable CAS updates", &updates, |r| format!("{r:.0}/s"));
     let list = bounded(SHORT_PHASE_LIMIT, "list", bench_list(target, objects)).await;
     report_phase(name, "list all", &list, |l| {
-        format!("median {:.1} ms, best {:.1} ms, {:.1} MiB", l.0, l.1, l.2 as f64 / 1048576.0)
+        format!(
+            "median {:.1} ms, best {:.1} ms, {:.1} MiB",
+            l.0,
+            l.1,
+            l.2 as f64 / 1048576.0
+        )
     });
     let rss_mib = rss();
     println!("{name:<5} {:<34} {rss_mib:.1} MiB", "resident memory");
@@ -763,7 +835,9 @@ async fn measure(
     report_phase(name, "watch paced, ack->event", &watch_paced, |w| {
         format!("{} ({}/{} deliveries)", w.after_ack, w.deliveries, w.expected)
     });
-    report_phase(name, "watch paced, submit->event", &watch_paced, |w| w.after_submit.to_string());
+    report_phase(name, "watch paced, submit->event", &watch_paced, |w| {
+        w.after_submit.to_string()
+    });
     let watch_loaded = bounded(
         SHORT_PHASE_LIMIT,
         "watch (loaded)",
@@ -773,7 +847,9 @@ async fn measure(
     report_phase(name, "watch loaded, ack->event", &watch_loaded, |w| {
         format!("{} ({}/{} deliveries)", w.after_ack, w.deliveries, w.expected)
     });
-    report_phase(name, "watch loaded, submit->event", &watch_loaded, |w| w.after_submit.to_string());
+    report_phase(name, "watch loaded, submit->event", &watch_loaded, |w| {
+        w.after_submit.to_string()
+    });
     Measurements {
         creates,
         updates,
@@ -789,10 +865,11 @@ fn client_tls(ca_pem: &str) -> BenchResult<tokio_rustls::TlsConnector> {
     for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
         roots.add(cert?)?;
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
@@ -813,7 +890,9 @@ async fn run() -> BenchResult<()> {
     );
     println!(
         "load average at start: {}",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
 
     let rss_before_server = vm_rss_mib("/proc/self/status");
@@ -824,7 +903,8 @@ async fn run() -> BenchResult<()> {
             ..SqliteOptions::default()
         },
     )?;
-    let config = ferry_apiserver::Config::new("127.0.0.1:0".parse()?, dir.path().join("ferry"), Arc::new(store));
+    let config =
+        ferry_apiserver::Config::new("127.0.0.1:0".parse()?, dir.path().join("ferry"), Arc::new(store));
     let running = ferry_apiserver::start(config).await?;
     let ca_pem = running.ca_pem.clone().ok_or("server started without TLS")?;
     let ferry = Arc::new(Target {
@@ -864,7 +944,10 @@ async fn run() -> BenchResult<()> {
     } else {
         match start_etcd(dir.path()).await {
             Ok((process, endpoint)) => {
-                println!("etcd at {ETCD_CLIENT} (pid {}), HTTP/JSON gateway", process.0.id());
+                println!(
+                    "etcd at {ETCD_CLIENT} (pid {}), HTTP/JSON gateway",
+                    process.0.id()
+                );
                 Some((
                     process,
                     Arc::new(Target {
@@ -887,14 +970,21 @@ async fn run() -> BenchResult<()> {
     let etcd_results = match &etcd {
         Some((process, target)) => {
             let status = format!("/proc/{}/status", process.0.id());
-            Some(measure("etcd", target, objects, writers, watchers, move || vm_rss_mib(&status)).await)
+            Some(
+                measure("etcd", target, objects, writers, watchers, move || {
+                    vm_rss_mib(&status)
+                })
+                .await,
+            )
         }
         None => None,
     };
     print_report(&ferry_results, etcd_results.as_ref(), objects, writers, watchers);
     println!(
         "load average at end: {}",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     drop(etcd);
     running.shutdown().await;
@@ -902,8 +992,6 @@ async fn run() -> BenchResult<()> {
 }
 
 fn main() -> BenchResult<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run())
 }

@@ -193,6 +193,23 @@ fn applicable_part(info: &ResourceInfo, subresource: &str, mut applied: Value) -
     applied
 }
 
+/// Every served version's `openAPIV3Schema` of a CRD must be structural.
+fn crd_schema_errors(crd: &Value) -> Vec<FieldError> {
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    versions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| Some((i, v.pointer("/schema/openAPIV3Schema")?)))
+        .flat_map(|(i, schema)| {
+            schema::validate_structural_schema(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema"))
+        })
+        .collect()
+}
+
 /// kube-apiserver's 400 for `fieldValidation=Strict` with unknown fields.
 fn strict_decoding_error(info: &ResourceInfo, e: SchemaError) -> ApiError {
     ApiError::bad_request(format!(
@@ -277,7 +294,13 @@ impl App {
     /// Defaults of a built-in kind plus the registry-side fills kube-apiserver does on write:
     /// a Service's cluster IP (kept from the old object on update, else allocated) and a Job's
     /// generated selector on create.
-    fn apply_builtin_defaults(&self, info: &ResourceInfo, op: Operation, old: Option<&Value>, obj: &mut Value) {
+    fn apply_builtin_defaults(
+        &self,
+        info: &ResourceInfo,
+        op: Operation,
+        old: Option<&Value>,
+        obj: &mut Value,
+    ) {
         defaults::apply_defaults(&info.group, &info.version, &info.kind, obj);
         match (info.group.as_str(), info.kind.as_str()) {
             ("", "Service") if defaults::service_needs_cluster_ip(obj) => {
@@ -362,6 +385,9 @@ impl App {
                 }
             }
             errors.extend(validation::validate_builtin(&info.group, &info.kind, obj));
+            if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
+                errors.extend(crd_schema_errors(obj));
+            }
         }
         if !errors.is_empty() {
             return Err(ApiError::invalid(
@@ -689,7 +715,14 @@ impl App {
             }
         }
         if opts.field_manager != APPLY_MANAGER {
-            record_update(info, Some(current), &mut desired, opts, &now_rfc3339(), self.shape(info))?;
+            record_update(
+                info,
+                Some(current),
+                &mut desired,
+                opts,
+                &now_rfc3339(),
+                self.shape(info),
+            )?;
         }
         if comparable(current) == comparable(&desired) {
             return Ok(Written {
@@ -1116,3 +1149,232 @@ fn stored_versions(m: &Map<String, Value>) -> Value {
     )
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> App {
+        App::new(Arc::new(ferry_store::MemStore::default()), None)
+    }
+
+    fn info(app: &App, group: &str, version: &str, plural: &str) -> Arc<ResourceInfo> {
+        match app.registry.get(group, version, plural) {
+            Some(i) => i,
+            None => panic!("{group}/{version}/{plural} is not served"),
+        }
+    }
+
+    fn opts(manager: &str, field_validation: FieldValidation) -> WriteOptions {
+        WriteOptions {
+            field_manager: manager.into(),
+            field_validation,
+            ..WriteOptions::default()
+        }
+    }
+
+    async fn with_namespace(app: &App) {
+        let ns = info(app, "", "v1", "namespaces");
+        let created = app
+            .create(
+                &ns,
+                None,
+                json!({"metadata": {"name": "demo"}}),
+                &opts("t", FieldValidation::Warn),
+            )
+            .await;
+        assert!(created.is_ok(), "{:?}", created.err());
+    }
+
+    #[tokio::test]
+    async fn field_validation_covers_builtin_metadata() {
+        let app = app();
+        with_namespace(&app).await;
+        let cms = info(&app, "", "v1", "configmaps");
+        let cm = json!({"metadata": {"name": "a", "bogus": 1}, "data": {"k": "v"}});
+        let strict = app
+            .create(
+                &cms,
+                Some("demo"),
+                cm.clone(),
+                &opts("t", FieldValidation::Strict),
+            )
+            .await
+            .err()
+            .map(|e| (e.code, e.message));
+        assert_eq!(
+            strict,
+            Some((
+                400,
+                "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"metadata.bogus\"".to_string()
+            ))
+        );
+        let warned = app
+            .create(&cms, Some("demo"), cm, &opts("t", FieldValidation::Warn))
+            .await
+            .map(|w| (w.warnings, w.object.pointer("/metadata/bogus").cloned()));
+        assert_eq!(
+            warned.ok(),
+            Some((vec!["unknown field \"metadata.bogus\"".to_string()], None))
+        );
+    }
+
+    #[tokio::test]
+    async fn builtin_validation_rejects_bad_specs() {
+        let app = app();
+        with_namespace(&app).await;
+        let pods = info(&app, "", "v1", "pods");
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Sometimes", "containers": [{"name": "c", "image": "nginx"}]}});
+        let err = app
+            .create(&pods, Some("demo"), pod, &opts("t", FieldValidation::Warn))
+            .await
+            .err()
+            .map(|e| (e.code, e.message));
+        let (code, message) = err.unwrap_or_default();
+        assert_eq!(code, 422);
+        assert!(
+            message.contains("spec.restartPolicy: Unsupported value: \"Sometimes\""),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_write_records_managed_fields_and_services_keep_their_ip() {
+        let app = app();
+        with_namespace(&app).await;
+        let svcs = info(&app, "", "v1", "services");
+        let svc = json!({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}});
+        let created = app
+            .create(
+                &svcs,
+                Some("demo"),
+                svc.clone(),
+                &opts("creator", FieldValidation::Warn),
+            )
+            .await
+            .map(|w| w.object)
+            .unwrap_or_default();
+        let ip = created.pointer("/spec/clusterIP").cloned();
+        assert!(
+            ip.as_ref()
+                .and_then(Value::as_str)
+                .is_some_and(|ip| ip.starts_with("10.96."))
+        );
+        assert_eq!(
+            created.pointer("/metadata/managedFields/0/manager"),
+            Some(&json!("creator"))
+        );
+        // A replace without clusterIP (as `kubectl replace` of the original manifest sends) keeps it.
+        let mut replaced = svc;
+        replaced["metadata"]["labels"] = json!({"tier": "front"});
+        let updated = app
+            .update_with(
+                &svcs,
+                Some("demo"),
+                "web",
+                &opts("editor", FieldValidation::Warn),
+                |_| Ok(replaced.clone()),
+            )
+            .await
+            .map(|w| w.object)
+            .unwrap_or_default();
+        assert_eq!(updated.pointer("/spec/clusterIP").cloned(), ip);
+        let managers: Vec<&Value> = updated
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|e| &e["manager"]).collect())
+            .unwrap_or_default();
+        assert_eq!(managers, [&json!("creator"), &json!("editor")]);
+    }
+
+    #[tokio::test]
+    async fn apply_to_the_main_resource_ignores_status() {
+        let app = app();
+        with_namespace(&app).await;
+        let deploys = info(&app, "apps", "v1", "deployments");
+        let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+            "status": {"replicas": 7}});
+        let written = app
+            .apply(
+                &deploys,
+                Some("demo"),
+                "d",
+                applied.clone(),
+                false,
+                &opts("mgr", FieldValidation::Strict),
+            )
+            .await
+            .map(|w| w.object)
+            .unwrap_or_default();
+        assert_eq!(written.pointer("/status/replicas"), None, "{written}");
+        assert_eq!(
+            written.pointer("/spec/replicas"),
+            Some(&json!(1)),
+            "defaulted: {written}"
+        );
+        let entry = written
+            .pointer("/metadata/managedFields/0")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            (&entry["manager"], &entry["operation"]),
+            (&json!("mgr"), &json!("Apply"))
+        );
+        assert_eq!(entry.pointer("/fieldsV1/f:status"), None, "{entry}");
+        // Applying the same configuration again changes nothing.
+        let again = app
+            .apply(
+                &deploys,
+                Some("demo"),
+                "d",
+                applied,
+                false,
+                &opts("mgr", FieldValidation::Strict),
+            )
+            .await
+            .map(|w| w.object)
+            .unwrap_or_default();
+        assert_eq!(
+            again.pointer("/metadata/resourceVersion"),
+            written.pointer("/metadata/resourceVersion")
+        );
+    }
+
+    #[tokio::test]
+    async fn crds_need_structural_schemas() {
+        let app = app();
+        let crds = info(&app, "apiextensions.k8s.io", "v1", "customresourcedefinitions");
+        let crd = |spec_schema: Value| {
+            json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": spec_schema}}}}]}})
+        };
+        let bad = app
+            .create(
+                &crds,
+                None,
+                crd(json!({"properties": {"size": {"type": "integer"}}})),
+                &opts("t", FieldValidation::Warn),
+            )
+            .await
+            .err()
+            .map(|e| (e.code, e.message));
+        let (code, message) = bad.unwrap_or_default();
+        assert_eq!(code, 422);
+        assert!(
+            message.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].type"),
+            "{message}"
+        );
+        let good = app
+            .create(
+                &crds,
+                None,
+                crd(json!({"type": "object", "properties": {"size": {"type": "integer"}}})),
+                &opts("t", FieldValidation::Warn),
+            )
+            .await;
+        assert!(good.is_ok(), "{:?}", good.err());
+    }
+}

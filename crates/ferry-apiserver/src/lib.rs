@@ -4,6 +4,10 @@
 //! output, `/status` and `/scale`) over TLS with bearer-token authentication, backed by any
 //! [`ferry_store::Storage`]. It writes a kubeconfig under the data dir so `kubectl`, kube-rs and the
 //! Python client work against it unchanged.
+//!
+//! The API machinery itself (patches, server-side apply and managedFields, defaulting, built-in
+//! validation, CRD schema pruning/validation, OpenAPI documents, Table output) is
+//! `ferry_apimachinery`'s; this crate owns storage, HTTP, status codes and the object lifecycle.
 
 pub mod admission;
 pub mod app;

@@ -722,7 +722,10 @@ mod tests {
             Some(".status.labelSelector")
         );
         assert_eq!(
-            info.printer_columns.as_deref().and_then(|c| c.first()).and_then(|c| c.get("name")),
+            info.printer_columns
+                .as_deref()
+                .and_then(|c| c.first())
+                .and_then(|c| c.get("name")),
             Some(&json!("DESIRED"))
         );
         assert_eq!(info.key(Some("ns"), "a"), "/apps.kruise.io/clonesets/ns/a");

@@ -709,7 +709,8 @@ async fn patch_handler(
             } else {
                 (info.group.as_str(), info.kind.as_str())
             };
-            let patch_type = PatchType::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media_type(ct))?;
+            let patch_type =
+                PatchType::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media_type(ct))?;
             if patch_type == PatchType::Strategic
                 && !scale
                 && !typeinfo::is_strategic_merge_capable(patched_group, patched_kind)
@@ -874,4 +875,55 @@ fn list(
 /// Axum fallback wrapper so the router can use [`dispatch`] for every path.
 pub async fn fallback(state: State<Arc<App>>, req: Request<Body>) -> Response {
     dispatch(state, req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_use_crd_columns_and_drop_definitions_after_the_first_watch_event() {
+        let crd = json!({"metadata": {"name": "clonesets.apps.kruise.io"}, "spec": {"group": "apps.kruise.io", "scope": "Namespaced",
+            "names": {"plural": "clonesets", "kind": "CloneSet"},
+            "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                "additionalPrinterColumns": [{"name": "DESIRED", "type": "integer", "jsonPath": ".spec.replicas"}]}]}});
+        let infos = crate::registry::crd_resources(&crd).unwrap_or_default();
+        let Some(info) = infos.first() else {
+            panic!("no resource from {crd}")
+        };
+        let obj = json!({"metadata": {"name": "web"}, "spec": {"replicas": 5}});
+        let first = to_table(
+            info,
+            std::slice::from_ref(&obj),
+            json!({}),
+            IncludeObject::None,
+            true,
+        );
+        let names: Vec<&Value> = first["columnDefinitions"]
+            .as_array()
+            .map(|c| c.iter().map(|c| &c["name"]).collect())
+            .unwrap_or_default();
+        // Kubernetes adds no Age column when a CRD declares its own columns.
+        assert_eq!(names, [&json!("Name"), &json!("DESIRED")]);
+        assert_eq!(first["rows"][0], json!({"cells": ["web", 5]}));
+        let later = to_table(info, &[obj], json!({}), IncludeObject::Metadata, false);
+        assert_eq!(later["columnDefinitions"], json!([]));
+        assert_eq!(later["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    }
+
+    #[test]
+    fn bad_include_object_is_a_bad_request() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json;as=Table;v=v1;g=meta.k8s.io"),
+        );
+        let q: Query = [("includeObject".to_string(), "Everything".to_string())].into();
+        assert_eq!(table_request(&headers, &q).err().map(|e| e.code), Some(400));
+        assert_eq!(
+            table_request(&headers, &Query::new()).ok(),
+            Some(Some(IncludeObject::Metadata))
+        );
+        assert_eq!(table_request(&HeaderMap::new(), &q).ok(), Some(None));
+    }
 }

@@ -69,9 +69,13 @@ async fn acknowledged_writes_survive_kill_9() {
         .trim()
         .to_string();
 
+    // Kill once the writers have had a fair number of writes acknowledged (not after a fixed time:
+    // on a loaded machine a time window may hold too few writes to mean anything).
+    let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..4 {
         let (addr, token) = (addr.clone(), token.clone());
+        let acknowledged = acknowledged.clone();
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0.. {
@@ -92,6 +96,7 @@ async fn acknowledged_writes_survive_kill_9() {
                             .and_then(|r| r.parse().ok())
                             .unwrap_or(0);
                         acked.push((name, rv));
+                        acknowledged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     _ => break,
                 }
@@ -99,7 +104,12 @@ async fn acknowledged_writes_survive_kill_9() {
             acked
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acknowledged.load(std::sync::atomic::Ordering::Relaxed) < 60
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     child.start_kill().expect("SIGKILL sent");
     let _ = child.wait().await;
     let mut acked = Vec::new();

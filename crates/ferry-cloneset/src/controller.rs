@@ -269,7 +269,9 @@ impl Round<'_> {
             },
             reason: reason.to_string(),
             note: Some(message.to_string()),
-            action: reason.to_string(),
+            // The Recorder aggregates events by (type, reason, action) and keeps the first note; a
+            // per-message action keeps "created pod a" and "created pod b" apart (128 chars at most).
+            action: message.chars().take(128).collect(),
             secondary: None,
         };
         let reference = self.cloneset.object_ref(&());

@@ -187,6 +187,31 @@ fn seed_cloneset_rolls_out_in_place_in_batches() {
     cluster.wait_for("kubectl get cloneset columns after the rollout", WAIT, || {
         printed_columns(&cluster) == ["2", "2", "2", "2", "2", "2"]
     });
+
+    // Events (events.k8s.io/v1, from kube-runtime's Recorder) name every pod created and updated.
+    let events = cluster.get_json(&["events.v1.events.k8s.io"]);
+    let notes: Vec<(String, String)> = events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["regarding"]["kind"] == "CloneSet" && e["regarding"]["name"] == CLONESET)
+        .map(|e| {
+            let reason = e["reason"].as_str().unwrap_or_default().to_string();
+            (reason, e["note"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    for pod in &before {
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let created = format!("succeed to create pod {name}");
+        assert!(
+            notes.contains(&("SuccessfulCreate".to_string(), created)),
+            "{name} created: {notes:?}"
+        );
+        let in_place = notes
+            .iter()
+            .any(|(reason, note)| reason == "SuccessfulUpdatePodInPlace" && note.contains(name));
+        assert!(in_place, "{name} updated in place: {notes:?}");
+    }
 }
 
 #[test]
@@ -259,6 +284,23 @@ fn paused_stops_updates_but_not_scaling() {
         status["updatedReplicas"] == 3 && status["updatedReadyReplicas"] == 3
     });
     assert!(active_pods(&cluster).iter().all(|p| image(p) == NEW_IMAGE));
+
+    // The validating admission step refuses a selector that does not match the template labels.
+    let invalid = cluster.data_dir.join("invalid-cloneset.yaml");
+    let yaml = SEED_CLONESET
+        .replace("name: helloworld-server\n", "name: mismatched\n")
+        .replace(
+            "      labels:\n        app: helloworld-server",
+            "      labels:\n        app: other",
+        );
+    std::fs::write(&invalid, yaml).expect("write manifest");
+    let out = cluster.kubectl(&["apply", "-f", invalid.to_str().expect("utf-8 path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused");
+    assert!(
+        stderr.contains("spec.template.metadata.labels: Invalid value: \"object\": `selector` does not match template `labels`"),
+        "{stderr}"
+    );
 }
 
 #[test]

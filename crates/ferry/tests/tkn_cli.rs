@@ -260,7 +260,7 @@ fn tkn_commands_against_the_embedded_cluster() {
     // Cancelling a pending run sets spec.status, and the controller ends it Cancelled.
     cluster.apply(
         "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata: {name: waiting}\n\
-         spec: {pipelineRef: {name: build}, status: PipelineRunPending}\n",
+         spec: {pipelineRef: {name: idle}, status: PipelineRunPending}\n",
     );
     cluster.wait_for("the pending run's status", RUN_TIMEOUT, || {
         ferry_ok(&cluster, &["pr", "list"])
@@ -293,6 +293,12 @@ fn tkn_commands_against_the_embedded_cluster() {
     let build = row(&pipelines, "build");
     assert_eq!(build.get(2), Some(&run_name.as_str()), "{pipelines}");
     assert_eq!(build.last(), Some(&"Succeeded"), "{pipelines}");
+    let idle = row(&pipelines, "idle");
+    assert_eq!(
+        (idle.get(2), idle.last()),
+        (Some(&"waiting"), Some(&"Cancelled")),
+        "{pipelines}"
+    );
     let describe = ferry_ok(&cluster, &["pipeline", "describe", "build"]);
     assert!(describe.contains(&format!(" ∙ {run_name}")), "{describe}");
     let logs = ferry_ok(&cluster, &["pipelinerun", "logs", &run_name]);

@@ -655,14 +655,16 @@ fn pipeline_list_text(pipelines: &[Value], runs: &[Value], all_namespaces: bool,
 }
 
 async fn run_list(session: &Session, kind: TektonKind, args: &RunListArgs) -> anyhow::Result<ExitCode> {
-    let label_key = match kind {
-        TektonKind::PipelineRun => "tekton.dev/pipeline",
-        _ => "tekton.dev/task",
+    let owner_of = match kind {
+        TektonKind::PipelineRun => run_pipeline_name,
+        _ => run_task_name,
     };
-    let selector = args.owner.as_ref().map(|owner| format!("{label_key}={owner}"));
-    let mut runs = session
-        .list(kind, args.list.all_namespaces, selector.as_deref())
-        .await?;
+    let mut runs: Vec<Value> = session
+        .list(kind, args.list.all_namespaces, None)
+        .await?
+        .into_iter()
+        .filter(|run| args.owner.as_deref().is_none_or(|owner| owner_of(run) == owner))
+        .collect();
     sort_newest_first(&mut runs);
     if let Some(limit) = args.list.limit {
         runs.truncate(limit);
@@ -712,13 +714,14 @@ async fn pipeline_describe(session: &Session, args: &DescribeArgs) -> anyhow::Re
         print_structured(std::slice::from_ref(&pipeline), None, format)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut runs = session
-        .list(
-            TektonKind::PipelineRun,
-            false,
-            Some(&format!("tekton.dev/pipeline={name}")),
-        )
-        .await?;
+    // Filtered here rather than by label: a run carries `tekton.dev/pipeline` only once
+    // the controller has labelled it, while its `pipelineRef` is there from the start.
+    let mut runs: Vec<Value> = session
+        .list(TektonKind::PipelineRun, false, None)
+        .await?
+        .into_iter()
+        .filter(|run| run_pipeline_name(run) == name)
+        .collect();
     sort_newest_first(&mut runs);
     print_text(&pipeline_describe_text(
         session.emoji,

@@ -158,8 +158,8 @@ fn pipelinerun_describe_has_tkns_sections() {
         "Message\n\nmsg\n",
         "Timeouts\n Pipeline: 1h0m0s\n",
         "Params\n\n NAME      VALUE\n ∙ image   nginx\n ∙ list    [\"a\",\"b\"]\n",
-        "Taskruns\n\n NAME                    TASK NAME   STARTED          DURATION   STATUS\n \
-         ∙ build-run-a-compile   compile     10 minutes ago   39s        Failed(StepFailed)\n",
+        "Taskruns\n\n NAME                    TASK NAME   STARTED         DURATION   STATUS\n \
+         ∙ build-run-a-compile   compile     9 minutes ago   39s        Failed(StepFailed)\n",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
