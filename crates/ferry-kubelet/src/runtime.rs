@@ -220,6 +220,18 @@ fn manager() -> PatchParams {
 
 type PodKey = (String, String);
 
+/// Whether `incoming` is an older version of the object than `held`. Resource versions are opaque in
+/// general, but integers on Ferry's API server (and etcd-backed ones); when either does not parse, the
+/// incoming copy is taken as newer.
+fn is_older(incoming: &Value, held: &Value) -> bool {
+    let version = |v: &Value| {
+        v["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+    };
+    matches!((version(incoming), version(held)), (Some(a), Some(b)) if a < b)
+}
+
 fn key_of(pod: &Value) -> PodKey {
     (
         pod["metadata"]["namespace"]
@@ -321,8 +333,13 @@ async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<
                     watcher::Event::Apply(pod) => {
                         if let Ok(value) = serde_json::to_value(&pod) {
                             let key = key_of(&value);
-                            state.pods.insert(key.clone(), value);
-                            dirty.insert(key);
+                            // A watch event can trail the copy we already hold from our own write's
+                            // response; never let an older version replace a newer one.
+                            let stale = state.pods.get(&key).is_some_and(|held| is_older(&value, held));
+                            if !stale {
+                                state.pods.insert(key.clone(), value);
+                                dirty.insert(key);
+                            }
                         }
                     }
                     watcher::Event::Delete(pod) => {
@@ -480,13 +497,14 @@ impl State {
             self.wakeups.entry(at).or_default().insert(key.clone());
         }
         if pod["status"] != outcome.status {
-            let patched = api
-                .patch_status(
-                    &key.1,
-                    &manager(),
-                    &Patch::Merge(json!({"status": outcome.status})),
-                )
-                .await?;
+            // The status is computed from this copy of the pod (conditions owned by controllers, such as
+            // Kruise's InPlaceUpdateReady, included), so the write is conditional on it still being
+            // current: a stale copy gets 409 and the next watch event brings the fresh one.
+            let patch = json!({
+                "metadata": {"resourceVersion": pod["metadata"]["resourceVersion"]},
+                "status": outcome.status
+            });
+            let patched = api.patch_status(&key.1, &manager(), &Patch::Merge(patch)).await?;
             if let Ok(value) = serde_json::to_value(&patched) {
                 self.pods.insert(key.clone(), value);
             }

@@ -56,6 +56,18 @@ spec:
           value: $(params.greeting)
 ---
 apiVersion: tekton.dev/v1
+kind: Task
+metadata:
+  name: fails
+spec:
+  steps:
+    - name: boom
+      image: alpine
+      script: |
+        echo about to fail
+        exit 3
+---
+apiVersion: tekton.dev/v1
 kind: Pipeline
 metadata:
   name: idle
@@ -184,6 +196,12 @@ fn tkn_commands_against_the_embedded_cluster() {
         "{pipelines}"
     );
     assert_eq!(ferry_ok(&cluster, &["pr", "list"]), "No PipelineRuns found\n");
+    let task_describe = ferry_ok(&cluster, &["task", "describe", "greet"]);
+    assert!(
+        task_describe.contains("Steps\n\n ∙ say\n ∙ done\n"),
+        "{task_describe}"
+    );
+    assert!(task_describe.contains(" No taskruns\n"), "{task_describe}");
     assert_eq!(
         ferry_ok(&cluster, &["task", "list", "-n", "elsewhere"]),
         "No Tasks found\n"
@@ -336,6 +354,25 @@ fn tkn_commands_against_the_embedded_cluster() {
     assert_eq!(
         row(&task_runs, &task_run).last(),
         Some(&"Succeeded"),
+        "{task_runs}"
+    );
+    // -E: the exit code reports the run's outcome.
+    let failing = run_cli(&cluster, &tkn, &["task", "start", "fails", "--showlog", "-E"]);
+    let failing_out = String::from_utf8_lossy(&failing.stdout);
+    assert_eq!(failing.status.code(), Some(1), "{failing_out}");
+    assert!(failing_out.ends_with("[boom] about to fail\n"), "{failing_out}");
+    let failed_run = started_name(&failing_out, "TaskRun");
+    let task_runs =
+        String::from_utf8_lossy(&run_cli(&cluster, &tkn, &["tr", "list", "fails"]).stdout).into_owned();
+    assert_eq!(
+        task_runs.lines().count(),
+        2,
+        "only the runs of Task fails: {task_runs}"
+    );
+    assert!(
+        row(&task_runs, &failed_run)
+            .last()
+            .is_some_and(|s| s.starts_with("Failed")),
         "{task_runs}"
     );
     let tr_logs = run_cli(&cluster, &tkn, &["taskrun", "logs", &task_run]);

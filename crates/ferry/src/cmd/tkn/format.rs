@@ -351,13 +351,15 @@ x               ---             Failed(StepFailed)
         assert_eq!(table(&["A"], &[]), "A\n");
     }
 
+    type ParsedParam = Result<(String, Value), FlagError>;
+
     #[test]
     fn params_follow_their_declared_types() {
         let declared: BTreeMap<String, String> = [("s", "string"), ("arr", "array"), ("obj", "object")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let cases: [(&str, Result<(String, Value), FlagError>); 7] = [
+        let cases: [(&str, ParsedParam); 7] = [
             ("s=a,b=c", Ok(("s".into(), json!("a,b=c")))),
             ("s=", Ok(("s".into(), json!("")))),
             ("arr=x,y,z", Ok(("arr".into(), json!(["x", "y", "z"])))),

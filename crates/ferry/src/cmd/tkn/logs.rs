@@ -161,14 +161,41 @@ pub(super) async fn run_logs(
                     logs_dir.display()
                 );
             }
+            if args.exit_with_error {
+                return Ok(ExitCode::from(outcome_exit_code(&run)));
+            }
             return Ok(ExitCode::SUCCESS);
         }
         tokio::time::sleep(FOLLOW_POLL).await;
     }
 }
 
+/// tkn's `-E` exit code: 0 when the run succeeded, 1 when it failed, 2 when unfinished.
+pub fn outcome_exit_code(run: &Value) -> u8 {
+    let conditions = super::format::conditions(run);
+    match conditions
+        .iter()
+        .find(|c| c.type_ == "Succeeded")
+        .map(|c| c.status.as_str())
+    {
+        Some("True") => 0,
+        Some("False") => 1,
+        _ => 2,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exit_codes_follow_the_outcome() {
+        let with =
+            |status: &str| json!({"status": {"conditions": [{"type": "Succeeded", "status": status}]}});
+        assert_eq!(outcome_exit_code(&with("True")), 0);
+        assert_eq!(outcome_exit_code(&with("False")), 1);
+        assert_eq!(outcome_exit_code(&with("Unknown")), 2);
+        assert_eq!(outcome_exit_code(&json!({})), 2);
+    }
+
     use serde_json::json;
 
     use super::*;

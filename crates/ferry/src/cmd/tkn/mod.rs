@@ -108,6 +108,9 @@ pub struct StartArgs {
     /// Follow the run's logs once started.
     #[arg(long)]
     pub showlog: bool,
+    /// With `--showlog`, exit with the run's outcome: 0 succeeded, 1 failed, 2 not finished.
+    #[arg(short = 'E', long = "exit-with-pipelinerun-error")]
+    pub exit_with_error: bool,
     /// Print the run instead of creating it.
     #[arg(long)]
     pub dry_run: bool,
@@ -132,6 +135,9 @@ pub struct LogsArgs {
     /// Prefix each line with `[task : step]`.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub prefix: bool,
+    /// Exit with the run's outcome: 0 succeeded, 1 failed, 2 not finished.
+    #[arg(short = 'E', long = "exit-with-pipelinerun-error")]
+    pub exit_with_error: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -178,6 +184,9 @@ pub enum TaskCommand {
     /// Lists Tasks.
     #[command(visible_alias = "ls")]
     List(ListArgs),
+    /// Describes a Task: params, steps and runs.
+    #[command(visible_alias = "desc")]
+    Describe(DescribeArgs),
     /// Starts a Task: creates a TaskRun.
     Start(StartArgs),
 }
@@ -433,7 +442,9 @@ async fn dispatch(command: TknCommand, program: &'static str) -> anyhow::Result<
             let session = Session::connect(&args.global, program).await?;
             match args.command {
                 PipelineCommand::List(list) => pipeline_list(&session, &list).await,
-                PipelineCommand::Describe(describe) => pipeline_describe(&session, &describe).await,
+                PipelineCommand::Describe(describe) => {
+                    definition_describe(&session, TektonKind::Pipeline, &describe).await
+                }
                 PipelineCommand::Start(start) => start_run(&session, TektonKind::Pipeline, &start).await,
             }
         }
@@ -456,6 +467,9 @@ async fn dispatch(command: TknCommand, program: &'static str) -> anyhow::Result<
             let session = Session::connect(&args.global, program).await?;
             match args.command {
                 TaskCommand::List(list) => task_list(&session, &list).await,
+                TaskCommand::Describe(describe) => {
+                    definition_describe(&session, TektonKind::Task, &describe).await
+                }
                 TaskCommand::Start(start) => start_run(&session, TektonKind::Task, &start).await,
             }
         }
@@ -705,26 +719,36 @@ fn run_list_text(kind: TektonKind, runs: &[Value], all_namespaces: bool, now: Ti
     table(&headers_for(all_namespaces, &headers), &rows)
 }
 
-async fn pipeline_describe(session: &Session, args: &DescribeArgs) -> anyhow::Result<ExitCode> {
+/// `pipeline describe` / `task describe`: the definition and its runs.
+async fn definition_describe(
+    session: &Session,
+    kind: TektonKind,
+    args: &DescribeArgs,
+) -> anyhow::Result<ExitCode> {
     let Some(name) = args.name.as_deref() else {
-        bail!("a Pipeline name is required");
+        bail!("a {} name is required", kind.kind());
     };
-    let pipeline = session.get(TektonKind::Pipeline, name).await?;
+    let pipeline = session.get(kind, name).await?;
     if let Some(format) = args.output {
         print_structured(std::slice::from_ref(&pipeline), None, format)?;
         return Ok(ExitCode::SUCCESS);
     }
     // Filtered here rather than by label: a run carries `tekton.dev/pipeline` only once
     // the controller has labelled it, while its `pipelineRef` is there from the start.
+    let (run_kind, owner_of): (TektonKind, fn(&Value) -> &str) = match kind {
+        TektonKind::Task => (TektonKind::TaskRun, run_task_name),
+        _ => (TektonKind::PipelineRun, run_pipeline_name),
+    };
     let mut runs: Vec<Value> = session
-        .list(TektonKind::PipelineRun, false, None)
+        .list(run_kind, false, None)
         .await?
         .into_iter()
-        .filter(|run| run_pipeline_name(run) == name)
+        .filter(|run| owner_of(run) == name)
         .collect();
     sort_newest_first(&mut runs);
-    print_text(&pipeline_describe_text(
+    print_text(&definition_describe_text(
         session.emoji,
+        kind,
         &pipeline,
         &runs,
         Timestamp::now(),
@@ -762,7 +786,14 @@ fn bullet_table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     table(&header_refs, &rows)
 }
 
-fn pipeline_describe_text(emoji: bool, pipeline: &Value, runs: &[Value], now: Timestamp) -> String {
+/// `tkn pipeline describe` / `tkn task describe`.
+fn definition_describe_text(
+    emoji: bool,
+    kind: TektonKind,
+    pipeline: &Value,
+    runs: &[Value],
+    now: Timestamp,
+) -> String {
     let section = |icon: &str, title: &str| {
         if emoji {
             format!("{icon} {title}")
@@ -837,11 +868,24 @@ fn pipeline_describe_text(emoji: bool, pipeline: &Value, runs: &[Value], now: Ti
         out.push_str(&bullet_table(&["NAME", "DESCRIPTION", "OPTIONAL"], rows));
     }
 
-    out.push_str(&format!("\n{}\n\n", section("🗒 ", "Tasks")));
+    if kind == TektonKind::Task {
+        out.push_str(&format!("\n{}\n\n", section("🦶", "Steps")));
+        let steps = array_at(pipeline, "/spec/steps");
+        if steps.is_empty() {
+            out.push_str(" No steps\n");
+        }
+        for (index, step) in steps.iter().enumerate() {
+            let name = non_empty_or(str_at(step, "/name"), &format!("unnamed-{index}"));
+            out.push_str(&format!(" ∙ {name}\n"));
+        }
+    }
     let tasks = array_at(pipeline, "/spec/tasks");
-    if tasks.is_empty() {
+    if kind == TektonKind::Task {
+    } else if tasks.is_empty() {
+        out.push_str(&format!("\n{}\n\n", section("🗒 ", "Tasks")));
         out.push_str(" No tasks\n");
     } else {
+        out.push_str(&format!("\n{}\n\n", section("🗒 ", "Tasks")));
         out.push_str(&bullet_table(
             &["NAME", "TASKREF", "RUNAFTER", "TIMEOUT"],
             pipeline_task_rows(tasks),
@@ -856,9 +900,13 @@ fn pipeline_describe_text(emoji: bool, pipeline: &Value, runs: &[Value], now: Ti
         ));
     }
 
-    out.push_str(&format!("\n{}\n\n", section("⛩ ", "PipelineRuns")));
+    let (icon, runs_title) = match kind {
+        TektonKind::Task => ("🗂 ", "TaskRuns"),
+        _ => ("⛩ ", "PipelineRuns"),
+    };
+    out.push_str(&format!("\n{}\n\n", section(icon, runs_title)));
     if runs.is_empty() {
-        out.push_str(" No pipelineruns\n");
+        out.push_str(&format!(" No {}\n", runs_title.to_lowercase()));
     } else {
         let rows = runs
             .iter()
@@ -1277,6 +1325,7 @@ async fn start_run(session: &Session, kind: TektonKind, args: &StartArgs) -> any
             follow: true,
             tasks: Vec::new(),
             prefix: true,
+            exit_with_error: args.exit_with_error,
         };
         return logs::run_logs(session, run_kind, &logs).await;
     }

@@ -185,7 +185,7 @@ fn pipeline_describe_lists_params_tasks_and_runs() {
         Some("2024-05-01T12:00:03Z"),
         Some(("True", "Succeeded")),
     )];
-    let text = pipeline_describe_text(false, &pipeline, &runs, now());
+    let text = definition_describe_text(false, TektonKind::Pipeline, &pipeline, &runs, now());
     for expected in [
         "Name:        build\n",
         " ∙ image   string   ---           nginx\n",
@@ -208,6 +208,7 @@ fn start_args(name: &str, params: &[&str]) -> StartArgs {
         timeout: Some("10m".to_string()),
         prefix_name: None,
         showlog: false,
+        exit_with_error: false,
         dry_run: false,
         output: None,
     }
@@ -308,4 +309,99 @@ fn step_status_reads_the_container_state() {
     for (step, expected) in cases {
         assert_eq!(step_status(&step), expected, "{step}");
     }
+}
+
+#[test]
+fn describe_reads_v1beta1_shaped_runs() {
+    let v1beta1_run = json!({
+        "metadata": {"name": "legacy", "namespace": "ci"},
+        "spec": {"pipelineRef": {"name": "build"}, "serviceAccountName": "deployer", "timeout": "30m"},
+        "status": {"pipelineResults": [{"name": "digest", "value": "sha256:abc\n"}]}
+    });
+    let text = run_describe_text(false, TektonKind::PipelineRun, &v1beta1_run, &[], now());
+    for expected in [
+        "Service Account:   deployer\n",
+        "Timeouts\n Pipeline: 30m\n",
+        "Results\n\n NAME       VALUE\n ∙ digest   sha256:abc\n",
+        "STARTED   DURATION   STATUS\n---       ---        ---\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let task_run = json!({
+        "metadata": {"name": "tr", "namespace": "ci", "labels": {"tekton.dev/task": "greet"}},
+        "spec": {"taskRef": {"name": "greet"}},
+        "status": {"steps": [{"name": "say", "terminated": {"reason": "Completed", "exitCode": 0}}]}
+    });
+    let text = run_describe_text(false, TektonKind::TaskRun, &task_run, &[], now());
+    assert!(text.contains("Task Ref:          greet\n"), "{text}");
+    assert!(
+        text.contains("Steps\n\n NAME    STATUS\n ∙ say   Completed\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tkn_command_line_is_consistent_and_parses_tkn_habits() {
+    use clap::CommandFactory;
+    TknCli::command().debug_assert();
+    let parsed = TknCli::try_parse_from(["tkn", "pr", "logs", "-f", "run-1", "-n", "ci", "-t", "a,b"]);
+    let Ok(TknCli {
+        command:
+            TknCommand::Pipelinerun(PipelineRunArgs {
+                global,
+                command: PipelineRunCommand::Logs(logs),
+            }),
+    }) = parsed
+    else {
+        panic!("`tkn pr logs -f run-1 -n ci` did not parse as pipelinerun logs: {parsed:?}");
+    };
+    assert_eq!(global.namespace.as_deref(), Some("ci"));
+    assert_eq!(
+        (logs.name.as_deref(), logs.follow, logs.tasks),
+        (Some("run-1"), true, vec!["a".to_string(), "b".to_string()])
+    );
+    let start = TknCli::try_parse_from([
+        "tkn",
+        "p",
+        "start",
+        "build",
+        "-p",
+        "a=1",
+        "-p",
+        "b=2",
+        "--showlog",
+    ]);
+    assert!(
+        matches!(&start, Ok(TknCli { command: TknCommand::Pipeline(PipelineArgs { command: PipelineCommand::Start(s), .. }) })
+            if s.params == ["a=1", "b=2"] && s.showlog),
+        "{start:?}"
+    );
+    assert!(TknCli::try_parse_from(["tkn", "tr", "ls", "-A", "-o", "yaml"]).is_ok());
+}
+
+#[test]
+fn task_describe_lists_steps_and_taskruns() {
+    let task = json!({
+        "metadata": {"name": "greet", "namespace": "default"},
+        "spec": {"description": "Says hello", "params": [{"name": "greeting", "default": "hi"}],
+                 "steps": [{"name": "say"}, {"image": "alpine"}]}
+    });
+    let task_run = json!({
+        "metadata": {"name": "greet-run-x", "namespace": "default"},
+        "spec": {"taskRef": {"name": "greet"}},
+        "status": {"startTime": "2024-05-01T12:09:58Z", "completionTime": "2024-05-01T12:10:00Z",
+                   "conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]}
+    });
+    let text = definition_describe_text(false, TektonKind::Task, &task, &[task_run], now());
+    for expected in [
+        "Description: Says hello\n",
+        " ∙ greeting   string   ---           hi\n",
+        "Steps\n\n ∙ say\n ∙ unnamed-1\n",
+        "TaskRuns\n\n NAME            STARTED         DURATION   STATUS\n ∙ greet-run-x   2 seconds ago   2s         Succeeded\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert!(!text.contains("Tasks\n"), "{text}");
+    let empty = definition_describe_text(false, TektonKind::Task, &task, &[], now());
+    assert!(empty.contains(" No taskruns\n"), "{empty}");
 }
