@@ -1103,6 +1103,28 @@ pub(crate) fn install(funcs: &mut FuncMap, state: &Arc<State>) {
             crate::certs::gen_signed(st, a, true)
         }),
         ("buildCustomCert", |_, a| crate::certs::build_custom_cert(a)),
+        ("derivePassword", |st, a| {
+            exact("derivePassword", a, 5)?;
+            let counter = match &a[0] {
+                Value::Int(n) => u32::try_from(*n).ok(),
+                Value::Uint(n) => u32::try_from(*n).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                err(format!(
+                    "derivePassword: counter must be an integer from 0 to 4294967295, got {}",
+                    strval(&a[0])
+                ))
+            })?;
+            let password_type = str_arg(&a[1]);
+            if !crate::masterpass::is_known_type(&password_type) {
+                return Ok(s(format!("cannot find password template {password_type}")));
+            }
+            Ok(s(match st.master_key(&str_arg(&a[2]), &str_arg(&a[3])) {
+                Ok(key) => crate::masterpass::site_password(&key, counter, &password_type, &str_arg(&a[4])),
+                Err(e) => format!("failed to derive password: {e}"),
+            }))
+        }),
         ("trimall", |_, a| {
             exact("trimall", a, 2)?;
             let cut: Vec<char> = str_arg(&a[0]).chars().collect();
@@ -1146,17 +1168,7 @@ pub(crate) fn install(funcs: &mut FuncMap, state: &Arc<State>) {
         let func: ValueFunc = Arc::new(move |args: &[Value]| native(&state, args));
         funcs.insert((*name).to_string(), func);
     }
-    for name in NOT_IMPLEMENTED {
-        let message = format!("function {name:?} is not implemented by ferry-helm");
-        funcs.insert(
-            (*name).to_string(),
-            Arc::new(move |_args: &[Value]| Err(err(message.clone()))),
-        );
-    }
 }
-
-/// Sprig functions Ferry does not implement yet: calling one fails loudly.
-const NOT_IMPLEMENTED: &[&str] = &["derivePassword"];
 
 fn deep(state: &State, args: &[Value]) -> Vec<Value> {
     args.iter()
@@ -2250,12 +2262,21 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_functions_fail_loudly() {
+    fn derive_password_checks_its_counter() {
         let state = State::new_shared();
         let mut funcs = FuncMap::new();
         install(&mut funcs, &state);
         let f = funcs.get("derivePassword").expect("registered");
-        let e = f(&[]).expect_err("must fail").to_string();
+        let args = |counter: Value| vec![counter, s("pin"), s("pw"), s("user"), s("site")];
+        let e = f(&args(Value::Int(-1)))
+            .expect_err("negative counter")
+            .to_string();
         assert!(e.contains("derivePassword"), "{e}");
+        assert!(f(&args(Value::Float(1.0))).is_err());
+        let unknown = vec![Value::Int(1), s("nope"), s("pw"), s("user"), s("site")];
+        assert_eq!(
+            f(&unknown).map(|v| strval(&v)).unwrap_or_default(),
+            "cannot find password template nope"
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod files;
 pub mod funcs;
 pub mod gofmt;
 pub mod json;
+mod masterpass;
 pub mod render;
 pub mod schema;
 pub mod semver;

@@ -269,7 +269,8 @@ pub fn render(
 
     // Collect templates of every chart with their scope.
     let mut entries: Vec<TemplateEntry> = Vec::new();
-    collect_templates(&tree, "", &Json::Object(top_values), &mut entries);
+    let top_values = Json::Object(top_values);
+    collect_templates(&tree, "", &mut entries);
     // Helm parses deeper paths first, and within a depth in reverse
     // lexical order, so the root chart's `define`s win.
     entries.sort_by(|a, b| {
@@ -303,25 +304,33 @@ pub fn render(
     ]);
     let capabilities = capabilities_value(&renderer, &kube_version, &options.api_versions);
 
+    let mut scopes = std::collections::HashMap::new();
+    let shared = ScopeShared {
+        state: &renderer.state,
+        release: &release,
+        capabilities: &capabilities,
+    };
+    chart_scope(&tree, "", &top_values, &shared, &mut scopes);
+
     let mut outputs: Vec<(String, String)> = Vec::new();
     for entry in &entries {
         let base = entry.path.rsplit('/').next().unwrap_or("");
         if base.starts_with('_') || (entry.chart.is_library()) {
             continue;
         }
-        let files = crate::files::files_value(&renderer.state, Arc::clone(&entry.chart.files));
-        let data = object(vec![
-            ("Values", values::to_template_value(&entry.values)),
-            ("Chart", chart_value(entry.chart, &entry.name, entry.is_root)),
-            ("Files", files),
-            ("Release", release.clone()),
-            ("Capabilities", capabilities.clone()),
-            ("Subcharts", Value::Map(Arc::new(Default::default()))),
-            (
-                "Template",
-                object(vec![("Name", s(&entry.path)), ("BasePath", s(&entry.base_path))]),
-            ),
-        ]);
+        let chart_id = entry
+            .base_path
+            .strip_suffix("/templates")
+            .unwrap_or(&entry.base_path);
+        let mut data = match scopes.get(chart_id) {
+            Some(Value::Map(scope)) => (**scope).clone(),
+            _ => Default::default(),
+        };
+        data.insert(
+            Arc::from("Template"),
+            object(vec![("Name", s(&entry.path)), ("BasePath", s(&entry.base_path))]),
+        );
+        let data = Value::Map(Arc::new(data));
         let out = renderer
             .execute(&entry.path, &data)
             .map_err(|e| RenderError::Template(e.0))?;
@@ -744,17 +753,9 @@ struct TemplateEntry<'a> {
     base_path: String,
     template_key: String,
     chart: &'a Chart,
-    name: String,
-    is_root: bool,
-    values: Json,
 }
 
-fn collect_templates<'a>(
-    node: &Node<'a>,
-    parent: &str,
-    scope_values: &Json,
-    out: &mut Vec<TemplateEntry<'a>>,
-) {
+fn collect_templates<'a>(node: &Node<'a>, parent: &str, out: &mut Vec<TemplateEntry<'a>>) {
     let id = if parent.is_empty() {
         node.name.clone()
     } else {
@@ -766,18 +767,57 @@ fn collect_templates<'a>(
             base_path: format!("{id}/templates"),
             template_key: key.clone(),
             chart: node.chart,
-            name: node.name.clone(),
-            is_root: parent.is_empty(),
-            values: scope_values.clone(),
         });
     }
+    for child in &node.children {
+        collect_templates(child, &id, out);
+    }
+}
+
+/// What every chart's scope shares.
+struct ScopeShared<'a> {
+    state: &'a crate::state::State,
+    release: &'a Value,
+    capabilities: &'a Value,
+}
+
+/// A chart's top-level object (without `.Template`), as Helm builds it:
+/// `.Subcharts` holds each enabled subchart's own top-level object by name.
+/// Every object is also recorded by chart id (`parent/charts/name`).
+fn chart_scope(
+    node: &Node,
+    parent: &str,
+    scope_values: &Json,
+    shared: &ScopeShared,
+    scopes: &mut std::collections::HashMap<String, Value>,
+) -> Value {
+    let id = if parent.is_empty() {
+        node.name.clone()
+    } else {
+        format!("{parent}/charts/{}", node.name)
+    };
+    let mut subcharts = crate::state::GoMap::new();
     for child in &node.children {
         let child_values = scope_values
             .get(&child.name)
             .cloned()
             .unwrap_or_else(|| Json::Object(Map::new()));
-        collect_templates(child, &id, &child_values, out);
+        let child_scope = chart_scope(child, &id, &child_values, shared, scopes);
+        subcharts.insert(Arc::from(child.name.as_str()), child_scope);
     }
+    let scope = object(vec![
+        ("Values", values::to_template_value(scope_values)),
+        ("Chart", chart_value(node.chart, &node.name, parent.is_empty())),
+        (
+            "Files",
+            crate::files::files_value(shared.state, Arc::clone(&node.chart.files)),
+        ),
+        ("Release", shared.release.clone()),
+        ("Capabilities", shared.capabilities.clone()),
+        ("Subcharts", Value::Map(Arc::new(subcharts))),
+    ]);
+    scopes.insert(id, scope.clone());
+    scope
 }
 
 fn collect_crds(node: &Node, parent: &str, out: &mut Vec<Manifest>) {

@@ -42,6 +42,9 @@ struct Registry {
 pub struct State {
     registry: Mutex<Registry>,
     me: std::sync::Weak<State>,
+    /// `derivePassword` master keys by (password, user): scrypt is costly by
+    /// design, and charts derive many site passwords from one master.
+    master_keys: Mutex<HashMap<(String, String), [u8; 64]>>,
 }
 
 pub fn address_of(value: &Value) -> Option<usize> {
@@ -58,7 +61,23 @@ impl State {
         Arc::new_cyclic(|me| State {
             registry: Mutex::new(Registry::default()),
             me: me.clone(),
+            master_keys: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The master key for (password, user), derived once per render.
+    pub(crate) fn master_key(&self, password: &str, user: &str) -> Result<[u8; 64], String> {
+        let cache_key = (password.to_string(), user.to_string());
+        let mut keys = self
+            .master_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = keys.get(&cache_key) {
+            return Ok(*key);
+        }
+        let key = crate::masterpass::master_key(password, user)?;
+        keys.insert(cache_key, key);
+        Ok(key)
     }
 
     pub fn self_weak(&self) -> std::sync::Weak<State> {

@@ -427,6 +427,7 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     ("sprig-functions", &["sp"]),
+    ("derive-password", &["dp"]),
     ("control-flow", &["cf"]),
     ("v1-requirements", &["legacy"]),
     ("v1-requirements", &["legacy", "--set", "child.enabled=false"]),
@@ -511,4 +512,120 @@ fn fresh_helm_create_chart_matches() {
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert!(diff.is_none(), "{}", diff.unwrap_or_default());
+}
+
+/// What a PEM value is, without its random parts: block type, key size,
+/// and the certificate fields Sprig sets.
+fn pem_shape(pem: &str) -> String {
+    use base64::Engine as _;
+    use x509_parser::prelude::*;
+    let block_type = pem
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("-----BEGIN "))
+        .and_then(|l| l.strip_suffix("-----"))
+        .unwrap_or("not PEM")
+        .to_string();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap_or_default();
+    match block_type.as_str() {
+        "CERTIFICATE" => {
+            let (_, cert) = parse_x509_certificate(&der).expect("certificate parses");
+            let validity = cert.validity();
+            let days = (validity.not_after.timestamp() - validity.not_before.timestamp()) / 86_400;
+            let mut extensions: Vec<String> = cert
+                .extensions()
+                .iter()
+                .map(|e| format!("{}{}", e.oid, if e.critical { "!" } else { "" }))
+                .collect();
+            extensions.sort();
+            let sans = cert
+                .subject_alternative_name()
+                .ok()
+                .flatten()
+                .map(|san| {
+                    san.value
+                        .general_names
+                        .iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            format!(
+                "CERTIFICATE subject={} issuer={} days={days} ca={:?} key_usage={:?} ext_key_usage={:?} \
+                 sans={sans:?} signature={} public_key_bits={} extensions={extensions:?}",
+                cert.subject(),
+                cert.issuer(),
+                cert.basic_constraints().ok().flatten().map(|b| b.value.ca),
+                cert.key_usage().ok().flatten().map(|k| k.value.flags),
+                cert.extended_key_usage()
+                    .ok()
+                    .flatten()
+                    .map(|k| (k.value.server_auth, k.value.client_auth)),
+                cert.signature_algorithm.algorithm,
+                cert.public_key().parsed().map(|k| k.key_size()).unwrap_or(0),
+            )
+        }
+        "RSA PRIVATE KEY" => {
+            // PKCS#1: SEQUENCE { version, modulus, … }; the modulus size is the key size.
+            let (_, seq) = x509_parser::der_parser::parse_der(&der).expect("PKCS#1 parses");
+            let modulus_bits = seq
+                .as_sequence()
+                .ok()
+                .and_then(|items| items.get(1))
+                .and_then(|m| m.as_slice().ok())
+                .map(|bytes| bytes.iter().skip_while(|b| **b == 0).count() * 8)
+                .unwrap_or(0);
+            format!("RSA PRIVATE KEY bits={modulus_bits}")
+        }
+        "DSA PRIVATE KEY" => {
+            // Go's SEQUENCE { version, P, Q, G, Y, X }: the sizes of P and Q.
+            let (_, seq) = x509_parser::der_parser::parse_der(&der).expect("DSA key parses");
+            let items = seq.as_sequence().map(|s| s.to_vec()).unwrap_or_default();
+            let bits = |i: usize| {
+                items
+                    .get(i)
+                    .and_then(|n| n.as_slice().ok())
+                    .map(|b| b.iter().skip_while(|b| **b == 0).count() * 8)
+                    .unwrap_or(0)
+            };
+            format!(
+                "DSA PRIVATE KEY fields={} L={} N={}",
+                items.len(),
+                bits(1),
+                bits(2)
+            )
+        }
+        other => format!("{other} der_bytes={}", der.len()),
+    }
+}
+
+/// Certificates and keys are random, so they are compared by shape.
+#[test]
+fn certificates_match_helm_in_structure() {
+    let Some(helm) = oracle() else {
+        return;
+    };
+    let chart = corpus().join("certificates");
+    let helm_out = run_oracle(&helm, &chart, &["certs"]);
+    let ferry_out = run_ferry(&chart, &["certs"]);
+    assert!(helm_out.ok, "helm failed: {}", helm_out.text);
+    assert!(ferry_out.ok, "ferry failed: {}", ferry_out.text);
+    let shapes = |text: &str| -> Vec<(String, String)> {
+        let docs = parsed_documents(text);
+        let data = docs
+            .first()
+            .and_then(|d| d.get("data"))
+            .and_then(|d| d.as_object())
+            .cloned()
+            .unwrap_or_default();
+        data.iter()
+            .map(|(k, v)| (k.clone(), pem_shape(v.as_str().unwrap_or_default())))
+            .collect()
+    };
+    let expected = shapes(&helm_out.text);
+    assert_eq!(expected.len(), 13, "{}", helm_out.text);
+    assert_eq!(shapes(&ferry_out.text), expected);
 }
