@@ -52,6 +52,7 @@
 
 pub mod apply;
 pub mod defaults;
+pub mod event_conversion;
 pub mod field_error;
 pub mod managed_fields;
 pub mod names;

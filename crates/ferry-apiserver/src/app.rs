@@ -11,7 +11,7 @@ use std::{
 use ferry_apimachinery::{
     FieldError,
     apply::{self, ApplyError, ApplyRequest},
-    defaults,
+    defaults, event_conversion,
     managed_fields::{self, UpdateOp},
     names,
     schema::{self, SchemaError},
@@ -26,6 +26,7 @@ use crate::{
     admission::{AdmissionError, AdmissionRequest, MutatingAdmission, Operation, ValidatingAdmission},
     errors::{ApiError, ApiResult, Subject},
     registry::{Registry, ResourceInfo},
+    watch_cache::WatchEncodings,
 };
 
 /// How unknown fields are treated (`fieldValidation`).
@@ -76,6 +77,8 @@ pub struct App {
     next_ip: AtomicU32,
     /// Wakes the garbage collector and namespace controller.
     pub gc_wake: Notify,
+    /// Presented and encoded watch events shared among watchers.
+    pub watch_encodings: WatchEncodings,
 }
 
 pub fn now_rfc3339() -> String {
@@ -247,6 +250,7 @@ impl App {
             rng: Mutex::new(names::SplitMix64(seed)),
             next_ip: AtomicU32::new(10),
             gc_wake: Notify::new(),
+            watch_encodings: WatchEncodings::default(),
         }
     }
 
@@ -270,15 +274,33 @@ impl App {
 
     /// The stored object as clients see it: resourceVersion stamped, apiVersion of the requested version.
     pub fn present(&self, info: &ResourceInfo, entry: &Entry) -> Value {
-        let mut v = (*entry.value).clone();
+        self.present_value(info, &entry.value, entry.mod_revision)
+    }
+
+    /// A stored value as clients of `info` see it at revision `revision`.
+    pub fn present_value(&self, info: &ResourceInfo, stored: &Value, revision: u64) -> Value {
+        let mut v = if info.is_events_v1_event() {
+            event_conversion::core_to_events_v1(stored)
+        } else {
+            stored.clone()
+        };
         if let Some(m) = v.as_object_mut() {
             m.insert("apiVersion".into(), json!(info.api_version()));
             m.insert("kind".into(), json!(info.kind));
         }
         if let Some(m) = meta_mut(&mut v) {
-            m.insert("resourceVersion".into(), json!(entry.mod_revision.to_string()));
+            m.insert("resourceVersion".into(), json!(revision.to_string()));
         }
         v
+    }
+
+    /// `obj` (as clients of `info` wrote it) in its storage form.
+    fn to_storage(info: &ResourceInfo, obj: Value) -> Value {
+        if info.is_events_v1_event() {
+            event_conversion::events_v1_to_core(&obj)
+        } else {
+            obj
+        }
     }
 
     pub fn get_entry(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> ApiResult<Entry> {
@@ -443,7 +465,10 @@ impl App {
             )));
         }
         check_type(info, &obj)?;
-        let body_ns = meta_str(&obj, "namespace").map(str::to_string);
+        // An empty namespace in the body means "not set" (kubectl's generators send "").
+        let body_ns = meta_str(&obj, "namespace")
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
         if let (Some(path_ns), Some(body_ns)) = (ns, body_ns.as_deref())
             && info.namespaced
             && path_ns != body_ns
@@ -544,7 +569,11 @@ impl App {
                 )
             })?;
         }
-        match self.store.create(info.key(ns, name), obj).await {
+        match self
+            .store
+            .create(info.key(ns, name), Self::to_storage(info, obj))
+            .await
+        {
             Ok(entry) => Ok(Written {
                 object: self.present(info, &entry),
                 warnings,
@@ -787,7 +816,11 @@ impl App {
                 )
             })?;
         }
-        match self.store.update(key, desired, Some(entry.mod_revision)).await {
+        match self
+            .store
+            .update(key, Self::to_storage(info, desired), Some(entry.mod_revision))
+            .await
+        {
             Ok(e) => Ok(Written {
                 object: self.present(info, &e),
                 warnings,

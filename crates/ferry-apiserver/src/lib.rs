@@ -19,6 +19,7 @@ pub mod registry;
 pub mod rest;
 pub mod tls;
 pub mod watch;
+pub mod watch_cache;
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc};
 

@@ -50,17 +50,20 @@ impl ResourceInfo {
         }
     }
 
-    /// Storage prefix of all objects of this resource (all versions share it).
+    /// Whether this is events.k8s.io/v1 Event, a view of the core/v1 Event storage.
+    pub fn is_events_v1_event(&self) -> bool {
+        self.group == "events.k8s.io" && self.kind == "Event"
+    }
+
+    /// Storage prefix of all objects of this resource (all versions share it; events.k8s.io
+    /// Events share core/v1 Events' storage, as in kube-apiserver).
     pub fn prefix(&self) -> String {
-        format!(
-            "/{}/{}/",
-            if self.group.is_empty() {
-                "core"
-            } else {
-                &self.group
-            },
-            self.plural
-        )
+        let group = if self.group.is_empty() || self.is_events_v1_event() {
+            "core"
+        } else {
+            &self.group
+        };
+        format!("/{group}/{}/", self.plural)
     }
 
     pub fn namespace_prefix(&self, namespace: Option<&str>) -> String {

@@ -22,6 +22,7 @@ use crate::{
     errors::{ApiError, ApiResult},
     registry::ResourceInfo,
     rest::{Query, selectors, to_table},
+    watch_cache::{ViewKey, event_line},
 };
 
 /// Longest a watch is held open when the client gives no `timeoutSeconds`.
@@ -36,6 +37,10 @@ struct Filter {
 impl Filter {
     fn matches(&self, obj: &Value) -> bool {
         self.label.matches_object(obj) && self.field.matches_object(obj)
+    }
+
+    fn matches_everything(&self) -> bool {
+        self.label.is_empty() && self.field.is_empty()
     }
 }
 
@@ -125,6 +130,7 @@ pub fn serve(
         first_table: true,
     };
     let initial_end_bookmark = send_initial == Some("true") && bookmarks;
+    let api_version = info.api_version();
     tokio::spawn(async move {
         let mut stream = match stream {
             Ok(s) => s,
@@ -184,9 +190,27 @@ pub fn serve(
                         Some(Ok(event)) => event,
                     };
                     last_rv = event.entry.mod_revision;
-                    let mut obj = app.present(&info, &event.entry);
-                    let now_matches = filter.matches(&obj);
-                    let was_matching = event.prev.as_ref().map(|p| filter.matches(p));
+                    // Presented and encoded once per (object, revision, version), shared by all
+                    // watchers; only the filter decision and the envelope are per watcher.
+                    let cache = &app.watch_encodings;
+                    let view_key = |previous| ViewKey {
+                        storage_key: event.entry.key.clone(),
+                        revision: event.entry.mod_revision,
+                        api_version: api_version.clone(),
+                        previous,
+                    };
+                    let now_view = cache.view(view_key(false));
+                    let now_matches = filter.matches(cache.value(&now_view, || app.present(&info, &event.entry)));
+                    // An unfiltered watch never needs the previous state (nothing leaves it).
+                    let prev_view = event.prev.as_ref().filter(|_| !filter.matches_everything()).map(|p| {
+                        let view = cache.view(view_key(true));
+                        cache.value(&view, || app.present_value(&info, p, event.entry.mod_revision));
+                        view
+                    });
+                    let was_matching = match &prev_view {
+                        Some(v) => Some(v.presented().is_some_and(|p| filter.matches(p))),
+                        None => event.prev.as_ref().map(|_| true),
+                    };
                     let kind = match (event.kind, was_matching, now_matches) {
                         (EventKind::Created, _, true) => "ADDED",
                         (EventKind::Updated, Some(true), true) => "MODIFIED",
@@ -195,20 +219,17 @@ pub fn serve(
                         (EventKind::Deleted, _, true) => "DELETED",
                         _ => continue,
                     };
-                    if kind == "DELETED" && event.kind == EventKind::Updated {
-                        // Left the selector: report its last matching state at this revision.
-                        if let Some(prev) = &event.prev {
-                            obj = (**prev).clone();
-                            if let Some(m) = crate::app::meta_mut(&mut obj) {
-                                m.insert("resourceVersion".into(), json!(event.entry.mod_revision.to_string()));
-                            }
-                            if let Some(m) = obj.as_object_mut() {
-                                m.insert("apiVersion".into(), json!(info.api_version()));
-                                m.insert("kind".into(), json!(info.kind));
-                            }
-                        }
-                    }
-                    if tx.send(enc.line(kind, obj)).await.is_err() {
+                    // Left the selector: report its last matching state (stamped with this revision).
+                    let view = match prev_view {
+                        Some(prev) if kind == "DELETED" && event.kind == EventKind::Updated => prev,
+                        _ => now_view,
+                    };
+                    let line = if enc.as_table.is_some() {
+                        enc.line(kind, view.presented().cloned().unwrap_or(Value::Null))
+                    } else {
+                        event_line(kind, &cache.json(&view))
+                    };
+                    if tx.send(line).await.is_err() {
                         return;
                     }
                 }
@@ -229,4 +250,98 @@ pub fn serve(
         HeaderValue::from_static("no-cache, private"),
     );
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn next_line(body: &mut Body) -> Value {
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .expect("watch event within 5 s")
+            .expect("stream open")
+            .expect("frame");
+        let data = frame.into_data().expect("data frame");
+        serde_json::from_slice(&data).expect("one JSON event per frame")
+    }
+
+    /// Twenty watchers (half filtered by a label) cost one presentation and one encoding per
+    /// view of an event, and each still gets its own event type: an object leaving the selector
+    /// is DELETED (with its last matching state) for the filtered half, MODIFIED for the rest.
+    #[tokio::test]
+    async fn watchers_share_encodings_and_keep_their_own_event_types() {
+        let app = Arc::new(App::new(Arc::new(ferry_store::MemStore::default()), None));
+        let info = app
+            .registry
+            .get("", "v1", "configmaps")
+            .expect("configmaps served");
+        app.store
+            .create(
+                "/core/namespaces/default".into(),
+                json!({"metadata": {"name": "default"}}),
+            )
+            .await
+            .unwrap();
+        let rv = app.store.current_revision().to_string();
+        let mut bodies = Vec::new();
+        for i in 0..20 {
+            let mut q = Query::new();
+            q.insert("resourceVersion".into(), rv.clone());
+            if i % 2 == 0 {
+                q.insert("labelSelector".into(), "app=a".into());
+            }
+            let resp = serve(app.clone(), info.clone(), Some("default".into()), &q, None).unwrap();
+            bodies.push((i % 2 == 0, resp.into_body()));
+        }
+        let key = info.key(Some("default"), "cm");
+        let created = app
+            .store
+            .create(
+                key.clone(),
+                json!({"metadata": {"name": "cm", "namespace": "default", "labels": {"app": "a"}}}),
+            )
+            .await
+            .unwrap();
+        for (_, body) in &mut bodies {
+            let ev = next_line(body).await;
+            assert_eq!(ev["type"], "ADDED");
+            assert_eq!(ev["object"]["apiVersion"], "v1");
+            assert_eq!(
+                ev["object"]["metadata"]["resourceVersion"],
+                created.mod_revision.to_string()
+            );
+        }
+        assert_eq!(app.watch_encodings.encodings(), 1);
+        assert_eq!(app.watch_encodings.presentations(), 1);
+
+        let updated = app
+            .store
+            .update(
+                key,
+                json!({"metadata": {"name": "cm", "namespace": "default", "labels": {"app": "b"}}}),
+                Some(created.mod_revision),
+            )
+            .await
+            .unwrap();
+        for (filtered, body) in &mut bodies {
+            let ev = next_line(body).await;
+            let (kind, label) = if *filtered {
+                ("DELETED", "a")
+            } else {
+                ("MODIFIED", "b")
+            };
+            assert_eq!(ev["type"], kind);
+            assert_eq!(ev["object"]["metadata"]["labels"]["app"], label);
+            assert_eq!(
+                ev["object"]["metadata"]["resourceVersion"],
+                updated.mod_revision.to_string()
+            );
+        }
+        // The new state and (for the filtered half only) the previous state, each once.
+        assert_eq!(app.watch_encodings.encodings(), 3);
+        assert_eq!(app.watch_encodings.presentations(), 3);
+    }
 }

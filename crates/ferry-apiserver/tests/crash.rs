@@ -32,6 +32,9 @@ async fn start(dir: &std::path::Path, listen: &str) -> (tokio::process::Child, S
     })
     .await
     .expect("server ready within 30 s");
+    // Keep draining stdout: the server prints more after its URL, and a closed pipe would make
+    // that print fail and take the server down.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url.trim_start_matches("http://").to_string())
 }
 

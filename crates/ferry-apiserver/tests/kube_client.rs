@@ -273,3 +273,85 @@ async fn reflector_stays_in_sync_across_a_server_restart() {
     task.abort();
     restarted.shutdown().await;
 }
+
+/// kube-runtime's Recorder writes events.k8s.io/v1 Events (POST, then merge PATCHes of the
+/// series); core/v1 readers — list with `involvedObject.*` field selectors and watch — see them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorder_events_are_core_v1_events() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use kube::{
+        Resource,
+        api::{ListParams, WatchEvent, WatchParams},
+        runtime::events::{Event, EventType, Recorder, Reporter},
+    };
+
+    let s = common::start().await;
+    let c = client(&s.kubeconfig()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "recorded"}, "data": {"a": "1"}})).unwrap();
+    let cm = cms
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("configmap created");
+    let recorder = Recorder::new(
+        c.clone(),
+        Reporter {
+            controller: "ferry-test".into(),
+            instance: Some("ferry-test-0".into()),
+        },
+    );
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "Drifted".into(),
+        note: Some("live state differs".into()),
+        action: "Compare".into(),
+        secondary: None,
+    };
+    let reference = cm.object_ref(&());
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("first publish (POST)");
+
+    let core: Api<CoreEvent> = Api::namespaced(c.clone(), "default");
+    let selector = format!(
+        "involvedObject.kind=ConfigMap,involvedObject.name=recorded,involvedObject.uid={}",
+        cm.uid().unwrap_or_default()
+    );
+    let listed = core
+        .list(&ListParams::default().fields(&selector))
+        .await
+        .expect("core list");
+    assert_eq!(listed.items.len(), 1, "{listed:?}");
+    let first = &listed.items[0];
+    assert_eq!(first.message.as_deref(), Some("live state differs"));
+    assert_eq!(first.reporting_component.as_deref(), Some("ferry-test"));
+    assert_eq!(first.reporting_instance.as_deref(), Some("ferry-test-0"));
+    assert_eq!(first.type_.as_deref(), Some("Warning"));
+    assert!(first.series.is_none());
+
+    let mut watch = core
+        .watch(
+            &WatchParams::default().fields(&selector).timeout(10),
+            &listed.metadata.resource_version.clone().unwrap_or_default(),
+        )
+        .await
+        .expect("core watch")
+        .boxed();
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("second publish (PATCH series)");
+    let modified = tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("watch event in time")
+        .expect("stream open")
+        .expect("event decodes");
+    let WatchEvent::Modified(ev) = modified else {
+        panic!("expected MODIFIED, got {modified:?}");
+    };
+    assert_eq!(ev.series.as_ref().and_then(|s| s.count), Some(2), "{ev:?}");
+    assert_eq!(ev.message.as_deref(), Some("live state differs"));
+    s.running.shutdown().await;
+}

@@ -477,3 +477,101 @@ async fn cloneset_scale_explain_wait_watch_and_namespace_cascade() {
     assert!(!ns.ok && ns.stderr.contains("NotFound"), "{}", ns.stderr);
     s.running.shutdown().await;
 }
+
+/// events.k8s.io/v1 and core/v1 Events are one storage: an event POSTed through the events API
+/// (as kube-runtime's Recorder does) is listed by `kubectl describe`, which asks core/v1 for
+/// events whose `involvedObject` is the described object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_events_show_in_describe() {
+    let s = start().await;
+    kubectl_ok(
+        &s,
+        &["create", "configmap", "described", "--from-literal=a=1"],
+        None,
+    )
+    .await;
+    let uid = kubectl_ok(
+        &s,
+        &["get", "cm", "described", "-o", "jsonpath={.metadata.uid}"],
+        None,
+    )
+    .await;
+    let event = format!(
+        r#"apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {{name: described.1, namespace: default}}
+eventTime: "2026-11-30T12:00:00.000000Z"
+regarding: {{apiVersion: v1, kind: ConfigMap, name: described, namespace: default, uid: "{uid}"}}
+reason: Synced
+note: configmap synced by ferry
+type: Normal
+action: Sync
+reportingController: ferry-controller
+reportingInstance: ferry-0
+"#
+    );
+    let created = kubectl_ok(&s, &["create", "-f", "-"], Some(&event)).await;
+    assert!(
+        created.contains("event.events.k8s.io/described.1 created"),
+        "{created}"
+    );
+
+    let describe = kubectl_ok(&s, &["describe", "configmap", "described"], None).await;
+    let events_section = describe
+        .split_once("Events:")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    assert!(
+        events_section.contains("Synced") && events_section.contains("configmap synced by ferry"),
+        "{describe}"
+    );
+    assert!(events_section.contains("ferry-controller"), "{describe}");
+
+    // The same object read through core/v1 has the core field names, selectable as such.
+    let core = kubectl_ok(
+        &s,
+        &[
+            "get",
+            "events.v1.",
+            "--field-selector",
+            "involvedObject.name=described,involvedObject.kind=ConfigMap",
+            "-o",
+            "jsonpath={.items[*].message}/{.items[*].reportingComponent}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(core, "configmap synced by ferry/ferry-controller");
+    // Created through core/v1, read through events.k8s.io/v1 with its own field selector.
+    kubectl_ok(
+        &s,
+        &["create", "-f", "-"],
+        Some(
+            "apiVersion: v1\nkind: Event\nmetadata: {name: described.2}\n\
+             involvedObject: {kind: ConfigMap, name: described, namespace: default}\n\
+             reason: Legacy\nmessage: from core\ntype: Warning\ncount: 2\n\
+             source: {component: old-controller}\n",
+        ),
+    )
+    .await;
+    let v1 = kubectl_ok(
+        &s,
+        &[
+            "get",
+            "events.v1.events.k8s.io",
+            "--field-selector",
+            "regarding.name=described,reason=Legacy",
+            "-o",
+            "jsonpath={.items[*].note}/{.items[*].deprecatedCount}/{.items[*].deprecatedSource.component}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(v1, "from core/2/old-controller");
+    let table = kubectl_ok(&s, &["get", "events.v1.events.k8s.io"], None).await;
+    assert!(
+        table.contains("configmap/described") && table.contains("Legacy") && table.contains("Synced"),
+        "{table}"
+    );
+    s.running.shutdown().await;
+}
