@@ -762,15 +762,27 @@ async fn drain<K: std::fmt::Debug, E: std::fmt::Display>(
         .await;
 }
 
-async fn run_replicasets(client: Client, shutdown: ShutdownSignal) {
-    let (pods, pod_stream) = pod_cache(&client);
+/// The shared context of a controller that owns pods (ReplicaSet, Job), with the pod watch it consumes.
+fn pod_owner_context(
+    client: &Client,
+    reporter: &str,
+) -> (
+    Arc<PodOwnerContext>,
+    impl futures::Stream<Item = Result<Pod, watcher::Error>> + Send + 'static,
+) {
+    let (pods, pod_stream) = pod_cache(client);
     let ctx = Arc::new(PodOwnerContext {
         client: client.clone(),
-        events: Events::new(&client, "replicaset-controller"),
+        events: Events::new(client, reporter),
         pods_ready: CacheReady::watch("pod", pods.clone()),
         pods,
         expectations: Expectations::default(),
     });
+    (ctx, pod_stream)
+}
+
+async fn run_replicasets(client: Client, shutdown: ShutdownSignal) {
+    let (ctx, pod_stream) = pod_owner_context(&client, "replicaset-controller");
     let results = Controller::new(Api::<ReplicaSet>::all(client), watcher::Config::default())
         .owns_stream(pod_stream)
         .graceful_shutdown_on(shutdown)
@@ -779,14 +791,7 @@ async fn run_replicasets(client: Client, shutdown: ShutdownSignal) {
 }
 
 async fn run_jobs(client: Client, shutdown: ShutdownSignal) {
-    let (pods, pod_stream) = pod_cache(&client);
-    let ctx = Arc::new(PodOwnerContext {
-        client: client.clone(),
-        events: Events::new(&client, "job-controller"),
-        pods_ready: CacheReady::watch("pod", pods.clone()),
-        pods,
-        expectations: Expectations::default(),
-    });
+    let (ctx, pod_stream) = pod_owner_context(&client, "job-controller");
     let results = Controller::new(Api::<Job>::all(client), watcher::Config::default())
         .owns_stream(pod_stream)
         .graceful_shutdown_on(shutdown)
