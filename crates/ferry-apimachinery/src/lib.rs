@@ -28,8 +28,15 @@
 //!   the steps alone: `prune`, `apply_schema_defaults`, `validate`; `prune_object_meta` (also for built-ins); `validate_structural_schema(&schema, base_path)`
 //!   for CRD create/update.
 //! * [`openapi`]: `ResourceDescription` (group, version, kind, plural, namespaced, verbs, schema, …),
-//!   `build_openapi_v3(&resources)` → `OpenApiV3 { index, documents }` for `/openapi/v3` and
-//!   `/openapi/v3/<api/v1|apis/g/v>`; `KUBERNETES_VERSION`.
+//!   `by_group_version(&resources)`, `inputs_hash(&gv_resources)` (the `?hash=`/ETag, without building
+//!   the document), `build_index(hashes)`, `group_version_document(&gv_resources)` (built-in kinds with
+//!   their full schemas), `build_openapi_v3(&resources)` (everything at once); `KUBERNETES_VERSION`.
+//! * [`builtin_schema`]: `builtin_schemas()` (k8s-openapi's schemas of the served built-in kinds plus
+//!   `x-kubernetes-*` patch/list markers and GVKs, built once), `prune_unknown_fields(group, version, kind,
+//!   &mut obj)` → unknown field paths (removed), `None` for kinds that are not built in.
+//! * [`strict_json`]: `from_slice_reporting_duplicates(bytes)` → `(Value, duplicate key paths)`.
+//! * [`protobuf`]: `decode(body)` of a `k8s\0` `runtime.Unknown` body of any served built-in kind → JSON
+//!   (`ProtoError` otherwise); `MESSAGES` (generated field table, `tools/gen_builtin_fields.py`).
 //! * [`validation`]: `validate_builtin(group, kind, &obj)` → `Vec<FieldError>` (run after defaulting) for
 //!   metadata, pod specs/templates, workload selectors, Job/CronJob, Service, ConfigMap/Secret keys, Ingress.
 //! * [`table`]: `to_table(group, kind, &objects, crd_printer_columns, list_metadata, IncludeObject::parse(q)?, now_unix)`
@@ -51,6 +58,7 @@
 //! * `/openapi/v3`: `openapi::build_openapi_v3` once per change of the served resources.
 
 pub mod apply;
+pub mod builtin_schema;
 pub mod defaults;
 pub mod event_conversion;
 pub mod field_error;
@@ -58,8 +66,10 @@ pub mod managed_fields;
 pub mod names;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod schema;
 pub mod selector;
+pub mod strict_json;
 pub mod table;
 pub mod typeinfo;
 pub mod validation;

@@ -9,13 +9,19 @@
 //!
 //! What kubectl checks: a PATCH operation carrying `x-kubernetes-group-version-kind` and a
 //! `fieldValidation` query parameter (then it sends `fieldValidation=Strict`), and a kind schema
-//! in `components.schemas` with `x-kubernetes-group-version-kind` (for `explain`). PATCH bodies
-//! advertise JSON, merge and apply patches but not strategic merge patch: kubectl then computes
-//! strategic patches for built-in kinds from its compiled-in types (exactly upstream's patch
-//! metadata) instead of from these minimal built-in schemas.
+//! in `components.schemas` with `x-kubernetes-group-version-kind` (for `explain`). Built-in
+//! kinds get their full upstream schemas from [`crate::builtin_schema`] (descriptions, `$ref`s,
+//! patch and list extensions), so `kubectl explain pod.spec.containers` works as on a real
+//! cluster; custom resources get their CRD's `openAPIV3Schema`.
+//!
+//! Documents are large (core/v1 is a few MiB): a server builds each lazily and keeps it, keyed
+//! by [`inputs_hash`], which changes whenever the resources of a group-version change, without
+//! building the document ([`build_index`] needs only those hashes).
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+
+use crate::builtin_schema::builtin_schemas;
 
 /// The Kubernetes version Ferry reports in `/version` and in OpenAPI `info.version`.
 pub const KUBERNETES_VERSION: &str = "v1.33.0";
@@ -110,34 +116,60 @@ pub struct OpenApiV3 {
     pub documents: BTreeMap<String, Value>,
 }
 
-/// A stable hash of a document for the index's `?hash=` (FNV-1a 64, upper-case hex).
-pub fn document_hash(doc: &Value) -> String {
+/// A stable hash of what a group-version document is built from (the resources' descriptions,
+/// the Kubernetes version and Ferry's version), for the index's `?hash=` and ETags; computing
+/// it does not build the document.
+pub fn inputs_hash(resources: &[&ResourceDescription]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in doc.to_string().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut feed = |text: &str| {
+        for b in text.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(KUBERNETES_VERSION);
+    feed(env!("CARGO_PKG_VERSION"));
+    for r in resources {
+        feed(&format!("{r:?}"));
     }
     format!("{h:016X}")
 }
 
-/// Builds the index and one document per group-version present in `resources`.
-pub fn build_openapi_v3(resources: &[ResourceDescription]) -> OpenApiV3 {
+/// Groups resources by their OpenAPI path key (`api/v1`, `apis/apps/v1`).
+pub fn by_group_version(resources: &[ResourceDescription]) -> BTreeMap<String, Vec<&ResourceDescription>> {
     let mut by_gv: BTreeMap<String, Vec<&ResourceDescription>> = BTreeMap::new();
     for r in resources {
         by_gv.entry(r.gv_path()).or_default().push(r);
     }
-    let mut documents = BTreeMap::new();
+    by_gv
+}
+
+/// The `/openapi/v3` index from (path key, hash) pairs.
+pub fn build_index<'a>(hashes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
     let mut paths = Map::new();
-    for (key, rs) in by_gv {
-        let doc = group_version_document(&rs);
+    for (key, hash) in hashes {
         paths.insert(
-            key.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", document_hash(&doc))}),
+            key.to_string(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}")}),
         );
-        documents.insert(key, doc);
     }
+    json!({"paths": paths})
+}
+
+/// Builds the index and every per-group-version document of `resources` (eagerly; a server
+/// should rather build documents on demand, see [`inputs_hash`]).
+pub fn build_openapi_v3(resources: &[ResourceDescription]) -> OpenApiV3 {
+    let by_gv = by_group_version(resources);
+    let hashes: Vec<(String, String)> = by_gv
+        .iter()
+        .map(|(key, rs)| (key.clone(), inputs_hash(rs)))
+        .collect();
+    let documents = by_gv
+        .iter()
+        .map(|(key, rs)| (key.clone(), group_version_document(rs)))
+        .collect();
     OpenApiV3 {
-        index: json!({"paths": paths}),
+        index: build_index(hashes.iter().map(|(k, h)| (k.as_str(), h.as_str()))),
         documents,
     }
 }
@@ -431,6 +463,9 @@ fn capitalize(s: &str) -> String {
 /// The kind schema placed in `components.schemas`: the given schema (or a minimal one) with
 /// `apiVersion`/`kind` described, `metadata` referring to ObjectMeta, and the GVK extension.
 fn kind_schema(r: &ResourceDescription) -> Value {
+    if let Some(def) = builtin_definition(r) {
+        return def.clone();
+    }
     let mut s = match &r.schema {
         Some(Value::Object(m)) => m.clone(),
         _ => {
@@ -545,17 +580,43 @@ fn meta_schemas() -> Vec<(String, Value)> {
     ]
 }
 
+/// The full schema of a built-in kind (from [`builtin_schemas`]), if it is one.
+fn builtin_definition(r: &ResourceDescription) -> Option<&'static Value> {
+    if !r.builtin || r.schema.is_some() {
+        return None;
+    }
+    let schemas = builtin_schemas();
+    schemas
+        .schema_name(&r.group, &r.version, &r.kind)
+        .filter(|name| *name == r.schema_name())
+        .and_then(|name| schemas.definitions.get(name))
+}
+
 /// The OpenAPI v3 document of one group-version (all of `resources` must share it).
 pub fn group_version_document(resources: &[&ResourceDescription]) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
+    // Built-in kinds bring their full definitions and everything those reference; every
+    // document gets the real meta/v1 types (and Scale for `/scale`).
+    let mut referenced: Vec<String> = ["ObjectMeta", "ListMeta", "Status", "Patch", "DeleteOptions"]
+        .iter()
+        .map(|n| format!("{META}.{n}"))
+        .collect();
+    referenced.push("io.k8s.api.autoscaling.v1.Scale".to_string());
     for r in resources {
         add_resource_paths(r, &mut paths);
+        if builtin_definition(r).is_some() {
+            referenced.push(r.schema_name());
+        }
         schemas.insert(r.schema_name(), kind_schema(r));
         schemas.insert(format!("{}List", r.schema_name()), list_schema(r));
     }
+    let names: Vec<&str> = referenced.iter().map(String::as_str).collect();
+    for (name, s) in builtin_schemas().closure(&names) {
+        schemas.entry(name.to_string()).or_insert_with(|| s.clone());
+    }
     for (name, s) in meta_schemas() {
-        schemas.insert(name, s);
+        schemas.entry(name).or_insert(s);
     }
     let mut sorted: Vec<(String, Value)> = schemas.into_iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -643,7 +704,7 @@ mod tests {
         assert!(url.starts_with("/openapi/v3/api/v1?hash="), "{url}");
         assert_eq!(
             url.rsplit('=').next(),
-            api.documents.get("api/v1").map(document_hash).as_deref()
+            Some(inputs_hash(&by_group_version(&resources())["api/v1"])).as_deref()
         );
     }
 

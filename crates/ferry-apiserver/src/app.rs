@@ -63,12 +63,17 @@ pub struct Written {
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 pub const ORPHAN_FINALIZER: &str = "orphan";
 pub const NAMESPACE_FINALIZER: &str = "kubernetes";
+/// Holds a deleting CRD until its custom resources are gone (kube-apiextensions' finalizer).
+pub const CRD_CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 /// Everything the HTTP layer and the server's own controllers share.
 pub struct App {
     pub store: Arc<dyn Storage>,
     pub registry: Registry,
     pub token: Option<String>,
+    /// Verifies client certificates against the cluster CA (TLS servers only); a verified
+    /// certificate authenticates like the token.
+    pub client_certs: Option<crate::tls::ClientCertAuthenticator>,
     pub mutating: Vec<Arc<dyn MutatingAdmission>>,
     pub validating: Vec<Arc<dyn ValidatingAdmission>>,
     pub feature_gates: BTreeMap<String, bool>,
@@ -243,6 +248,7 @@ impl App {
             store,
             registry: Registry::with_builtins(),
             token,
+            client_certs: None,
             mutating: Vec::new(),
             validating: Vec::new(),
             feature_gates: BTreeMap::new(),
@@ -389,12 +395,19 @@ impl App {
                 errors.extend(names::validate_labels(labels, "metadata.labels"));
             }
         } else {
-            // Built-in kinds have no schema here beyond ObjectMeta: unknown metadata fields are
-            // what fieldValidation can catch for them.
-            let unknown = obj
-                .get_mut("metadata")
-                .map(|m| schema::prune_object_meta(m, "metadata"))
-                .unwrap_or_default();
+            // Unknown fields anywhere in a built-in object (its upstream schema decides), as
+            // kube-apiserver's strict decoding reports them; only metadata for kinds without one.
+            let unknown = ferry_apimachinery::builtin_schema::prune_unknown_fields(
+                &info.group,
+                &info.version,
+                &info.kind,
+                obj,
+            )
+            .unwrap_or_else(|| {
+                obj.get_mut("metadata")
+                    .map(|m| schema::prune_object_meta(m, "metadata"))
+                    .unwrap_or_default()
+            });
             if !unknown.is_empty() {
                 match opts.field_validation {
                     FieldValidation::Strict => {
@@ -429,6 +442,18 @@ impl App {
     }
 
     fn check_namespace_open(&self, info: &ResourceInfo, ns: Option<&str>) -> ApiResult<()> {
+        // Custom resources of a deleting CRD are refused, as kube-apiextensions does.
+        if info.custom
+            && let Some(crd) = self.store.get(&format!(
+                "/apiextensions.k8s.io/customresourcedefinitions/{}.{}",
+                info.plural, info.group
+            ))
+            && crd.value.pointer("/metadata/deletionTimestamp").is_some()
+        {
+            return Err(ApiError::method_not_allowed(
+                "create not allowed while custom resource definition is terminating",
+            ));
+        }
         let Some(ns) = ns.filter(|_| info.namespaced) else {
             return Ok(());
         };
@@ -1018,6 +1043,14 @@ impl App {
                 }
                 _ => {}
             }
+            // A CRD goes only after its custom resources: the CRD finalizer (in gc) deletes them first.
+            let is_crd = info.group == "apiextensions.k8s.io" && info.plural == "customresourcedefinitions";
+            if is_crd
+                && current.pointer("/metadata/deletionTimestamp").is_none()
+                && !fin.iter().any(|f| f == CRD_CLEANUP_FINALIZER)
+            {
+                fin.push(CRD_CLEANUP_FINALIZER.into());
+            }
             let has_spec_finalizers = is_namespace
                 && current
                     .pointer("/spec/finalizers")
@@ -1052,6 +1085,25 @@ impl App {
             }
             if is_namespace && let Some(m) = next.as_object_mut() {
                 m.insert("status".into(), json!({"phase": "Terminating"}));
+            }
+            if is_crd && current.pointer("/metadata/deletionTimestamp").is_none() {
+                let pending = [crate::gc::Condition {
+                    kind: "Terminating",
+                    status: "True",
+                    reason: "InstanceDeletionPending",
+                    message: "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon"
+                        .into(),
+                }];
+                let merged =
+                    crate::gc::merge_conditions(next.pointer("/status/conditions"), &pending, &now_rfc3339());
+                if let (Some(merged), Some(status)) = (
+                    merged,
+                    next.as_object_mut()
+                        .map(|m| m.entry("status").or_insert_with(|| json!({})))
+                        .and_then(Value::as_object_mut),
+                ) {
+                    status.insert("conditions".into(), merged);
+                }
             }
             if comparable(&next) == comparable(&current) {
                 return Ok(current);

@@ -4,7 +4,9 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
+use ferry_apimachinery::openapi;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::{
     errors::{ApiError, ApiResult},
@@ -229,6 +231,148 @@ fn aggregated_response(body: Value) -> Response {
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(AGGREGATED_V2));
     resp
+}
+
+/// `/openapi/v3` and `/openapi/v3/<api/v1|apis/g/v>`.
+///
+/// Documents are built on first request and kept (core/v1 alone is several MiB of JSON) in a
+/// snapshot tied to the exact set of served resources: a CRD change swaps a `ResourceInfo`, which
+/// makes a new snapshot. The index advertises each document's [`openapi::inputs_hash`]; a
+/// request with that `?hash=` is immutable (`Cache-Control: public, immutable`), a stale hash is
+/// redirected to the current one (301, as kube-apiserver does), and `If-None-Match` with the
+/// ETag gets 304.
+pub fn serve_openapi_v3(
+    registry: &Registry,
+    rest: &[&str],
+    query: &crate::rest::Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let snapshot = openapi_snapshot(registry);
+    if rest.is_empty() {
+        return Ok(bytes_response(
+            StatusCode::OK,
+            snapshot.index.clone(),
+            None,
+            false,
+        ));
+    }
+    let key = rest.join("/");
+    let Some(gv) = snapshot.group_versions.get(&key) else {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            format!("no OpenAPI document for /openapi/v3/{key}"),
+        ));
+    };
+    if let Some(asked) = query.get("hash")
+        && *asked != gv.hash
+    {
+        let mut resp = Response::new(axum::body::Body::empty());
+        *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+        if let Ok(v) = HeaderValue::from_str(&format!("/openapi/v3/{key}?hash={}", gv.hash)) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(resp);
+    }
+    let etag = format!("\"{}\"", gv.hash);
+    let immutable = query.contains_key("hash");
+    let matches_etag = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches_etag {
+        let mut resp = bytes_response(
+            StatusCode::NOT_MODIFIED,
+            bytes::Bytes::new(),
+            Some(&etag),
+            immutable,
+        );
+        resp.headers_mut().remove(header::CONTENT_TYPE);
+        return Ok(resp);
+    }
+    let body = gv
+        .document
+        .get_or_init(|| {
+            let rs: Vec<&openapi::ResourceDescription> = gv.resources.iter().collect();
+            bytes::Bytes::from(openapi::group_version_document(&rs).to_string())
+        })
+        .clone();
+    Ok(bytes_response(StatusCode::OK, body, Some(&etag), immutable))
+}
+
+fn bytes_response(code: StatusCode, body: bytes::Bytes, etag: Option<&str>, immutable: bool) -> Response {
+    let mut resp = Response::new(axum::body::Body::from(body));
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(etag) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
+        h.insert(header::ETAG, etag);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if immutable {
+            "public, immutable"
+        } else {
+            "no-cache, private"
+        }),
+    );
+    resp
+}
+
+/// One group-version's inputs, hash and (lazily) its serialized document.
+struct GroupVersionDoc {
+    resources: Vec<openapi::ResourceDescription>,
+    hash: String,
+    document: OnceLock<bytes::Bytes>,
+}
+
+/// The OpenAPI view of one exact set of served resources.
+struct OpenApiSnapshot {
+    /// The resources it was made from (compared by identity; held so identities stay unique).
+    served: Vec<Arc<ResourceInfo>>,
+    index: bytes::Bytes,
+    group_versions: std::collections::BTreeMap<String, GroupVersionDoc>,
+}
+
+/// Snapshots of the last few registries seen (one per server; tests run several in a process).
+static OPENAPI_SNAPSHOTS: Mutex<Vec<Arc<OpenApiSnapshot>>> = Mutex::new(Vec::new());
+const OPENAPI_SNAPSHOTS_KEPT: usize = 4;
+
+fn openapi_snapshot(registry: &Registry) -> Arc<OpenApiSnapshot> {
+    let served = registry.all();
+    let same = |s: &OpenApiSnapshot| {
+        s.served.len() == served.len() && s.served.iter().zip(&served).all(|(a, b)| Arc::ptr_eq(a, b))
+    };
+    if let Ok(cache) = OPENAPI_SNAPSHOTS.lock()
+        && let Some(s) = cache.iter().find(|s| same(s))
+    {
+        return s.clone();
+    }
+    let descriptions: Vec<openapi::ResourceDescription> = served.iter().map(|r| r.description()).collect();
+    let mut group_versions = std::collections::BTreeMap::new();
+    for (key, rs) in openapi::by_group_version(&descriptions) {
+        let hash = openapi::inputs_hash(&rs);
+        group_versions.insert(
+            key,
+            GroupVersionDoc {
+                resources: rs.into_iter().cloned().collect(),
+                hash,
+                document: OnceLock::new(),
+            },
+        );
+    }
+    let index = openapi::build_index(group_versions.iter().map(|(k, g)| (k.as_str(), g.hash.as_str())));
+    let snapshot = Arc::new(OpenApiSnapshot {
+        served,
+        index: bytes::Bytes::from(index.to_string()),
+        group_versions,
+    });
+    if let Ok(mut cache) = OPENAPI_SNAPSHOTS.lock() {
+        // A registry that changed leaves its old snapshot behind: keep only the newest few.
+        cache.insert(0, snapshot.clone());
+        cache.truncate(OPENAPI_SNAPSHOTS_KEPT);
+    }
+    snapshot
 }
 
 #[cfg(test)]

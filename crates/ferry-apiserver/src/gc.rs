@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::{
     app::{
-        App, DeleteOptions, FOREGROUND_FINALIZER, NAMESPACE_FINALIZER, ORPHAN_FINALIZER, WriteOptions,
-        finalizers, meta_str,
+        App, CRD_CLEANUP_FINALIZER, DeleteOptions, FOREGROUND_FINALIZER, NAMESPACE_FINALIZER,
+        ORPHAN_FINALIZER, WriteOptions, finalizers, meta_str,
     },
     registry::ResourceInfo,
 };
@@ -104,6 +104,224 @@ async fn remove_finalizer(app: &App, o: &Obj, finalizer: &str) {
     }
 }
 
+/// One condition as kube's namespace controller and CRD finalizer write them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn condition(
+    kind: &'static str,
+    status: &'static str,
+    reason: &'static str,
+    message: impl Into<String>,
+) -> Condition {
+    Condition {
+        kind,
+        status,
+        reason,
+        message: message.into(),
+    }
+}
+
+/// The conditions of a terminating namespace, from what is left in it: objects per resource
+/// (`"configmaps."`, `"clonesets.apps.kruise.io"`: resource and group joined by a dot, as upstream
+/// prints them) and objects per finalizer still on them. Deletion requests never fail here (they
+/// are local), so the discovery/parsing/deletion-failure conditions are always False.
+pub fn namespace_conditions(
+    remaining: &BTreeMap<String, usize>,
+    finalizers: &BTreeMap<String, usize>,
+) -> Vec<Condition> {
+    let content = if remaining.is_empty() {
+        condition(
+            "NamespaceContentRemaining",
+            "False",
+            "ContentRemoved",
+            "All content successfully removed",
+        )
+    } else {
+        let parts: Vec<String> = remaining
+            .iter()
+            .map(|(resource, n)| format!("{resource} has {n} resource instances"))
+            .collect();
+        condition(
+            "NamespaceContentRemaining",
+            "True",
+            "SomeResourcesRemain",
+            format!("Some resources are remaining: {}", parts.join(", ")),
+        )
+    };
+    let finalizing = if finalizers.is_empty() {
+        condition(
+            "NamespaceFinalizersRemaining",
+            "False",
+            "ContentHasNoFinalizers",
+            "All content-preserving finalizers finished",
+        )
+    } else {
+        let parts: Vec<String> = finalizers
+            .iter()
+            .map(|(finalizer, n)| format!("{finalizer} in {n} resource instances"))
+            .collect();
+        condition(
+            "NamespaceFinalizersRemaining",
+            "True",
+            "SomeFinalizersRemain",
+            format!(
+                "Some content in the namespace has finalizers remaining: {}",
+                parts.join(", ")
+            ),
+        )
+    };
+    vec![
+        condition(
+            "NamespaceDeletionDiscoveryFailure",
+            "False",
+            "ResourcesDiscovered",
+            "All resources successfully discovered",
+        ),
+        condition(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            "False",
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed",
+        ),
+        condition(
+            "NamespaceDeletionContentFailure",
+            "False",
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization",
+        ),
+        content,
+        finalizing,
+    ]
+}
+
+/// `existing` conditions (a JSON array, possibly absent) with `desired` set: other types kept, a
+/// condition whose status did not change keeps its lastTransitionTime. None when nothing changed.
+pub fn merge_conditions(existing: Option<&Value>, desired: &[Condition], now: &str) -> Option<Value> {
+    let existing: Vec<Value> = existing.and_then(Value::as_array).cloned().unwrap_or_default();
+    let find = |kind: &str| {
+        existing
+            .iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+    };
+    let unchanged = desired.iter().all(|d| {
+        find(d.kind).is_some_and(|c| {
+            c.get("status").and_then(Value::as_str) == Some(d.status)
+                && c.get("reason").and_then(Value::as_str) == Some(d.reason)
+                && c.get("message").and_then(Value::as_str) == Some(d.message.as_str())
+        })
+    });
+    if unchanged {
+        return None;
+    }
+    let mut merged: Vec<Value> = existing
+        .iter()
+        .filter(|c| {
+            let kind = c.get("type").and_then(Value::as_str);
+            !desired.iter().any(|d| Some(d.kind) == kind)
+        })
+        .cloned()
+        .collect();
+    for d in desired {
+        let since = find(d.kind)
+            .filter(|c| c.get("status").and_then(Value::as_str) == Some(d.status))
+            .and_then(|c| c.get("lastTransitionTime").cloned())
+            .unwrap_or_else(|| json!(now));
+        merged.push(json!({"type": d.kind, "status": d.status, "lastTransitionTime": since, "reason": d.reason, "message": d.message}));
+    }
+    Some(Value::Array(merged))
+}
+
+/// Writes `conditions` into `o`'s status (through `/status`) when they differ from what it has.
+async fn set_conditions(app: &App, o: &Obj, conditions: &[Condition], manager: &str) {
+    let opts = WriteOptions {
+        field_manager: manager.into(),
+        subresource: Some("status".into()),
+        ..Default::default()
+    };
+    let now = crate::app::now_rfc3339();
+    let result = app
+        .update_with(&o.info, o.namespace.as_deref(), &o.name, &opts, |cur| {
+            let mut next = cur.clone();
+            let merged = merge_conditions(cur.pointer("/status/conditions"), conditions, &now);
+            if let (Some(merged), Some(m)) = (merged, next.as_object_mut()) {
+                let status = m.entry("status").or_insert_with(|| json!({}));
+                if let Some(status) = status.as_object_mut() {
+                    status.insert("conditions".into(), merged);
+                }
+            }
+            Ok(next)
+        })
+        .await;
+    if let Err(e) = result
+        && e.code != 404
+    {
+        tracing::debug!(object = %o.name, error = %e, "could not update conditions");
+    }
+}
+
+/// Whether `o`'s status already has exactly these conditions (so no write is needed).
+fn has_conditions(o: &Obj, conditions: &[Condition]) -> bool {
+    merge_conditions(o.value.pointer("/status/conditions"), conditions, "").is_none()
+}
+
+/// The name of a resource in namespace conditions: `resource.group` (a trailing dot for core).
+fn resource_label(info: &ResourceInfo) -> String {
+    format!("{}.{}", info.plural, info.group)
+}
+
+/// A deleting CRD: delete its custom resources (honouring their finalizers), report progress in its
+/// `Terminating` condition, and release the CRD once none is left. Returns whether it acted.
+async fn finalize_crd(app: &App, crd: &Obj, objects: &[Obj]) -> bool {
+    let Some(prefix) = crate::registry::crd_resources(&crd.value)
+        .ok()
+        .and_then(|r| r.first().map(|i| i.prefix()))
+    else {
+        remove_finalizer(app, crd, CRD_CLEANUP_FINALIZER).await;
+        return true;
+    };
+    let instances: Vec<&Obj> = objects.iter().filter(|o| o.info.prefix() == prefix).collect();
+    let mut acted = false;
+    for o in &instances {
+        if o.value.pointer("/metadata/deletionTimestamp").is_none() {
+            delete_quietly(app, o, "Background").await;
+            acted = true;
+        }
+    }
+    // Instances without finalizers are gone now; the rest wait for their finalizers.
+    let left = instances
+        .iter()
+        .filter(|o| !finalizers(&o.value).is_empty())
+        .count();
+    if left == 0 {
+        let done = [condition(
+            "Terminating",
+            "False",
+            "InstanceDeletionCompleted",
+            "removed all instances",
+        )];
+        set_conditions(app, crd, &done, "ferry-crd-finalizer").await;
+        remove_finalizer(app, crd, CRD_CLEANUP_FINALIZER).await;
+        return true;
+    }
+    let progress = [condition(
+        "Terminating",
+        "True",
+        "InstanceDeletionInProgress",
+        format!("CustomResource deletion is in progress: {left} instances remaining"),
+    )];
+    if !has_conditions(crd, &progress) {
+        set_conditions(app, crd, &progress, "ferry-crd-finalizer").await;
+        acted = true;
+    }
+    acted
+}
+
 /// One pass of the namespace controller and garbage collector. Returns whether it acted.
 pub async fn run_pass(app: &App) -> bool {
     let objects = snapshot(app);
@@ -135,6 +353,24 @@ pub async fn run_pass(app: &App) -> bool {
                 delete_quietly(app, o, "Background").await;
                 acted = true;
             }
+        }
+        // What the deletions left: objects held by finalizers (the rest are gone now).
+        let mut remaining: BTreeMap<String, usize> = BTreeMap::new();
+        let mut finalizers_left: BTreeMap<String, usize> = BTreeMap::new();
+        for o in &contents {
+            let held_by = finalizers(&o.value);
+            if held_by.is_empty() {
+                continue;
+            }
+            *remaining.entry(resource_label(&o.info)).or_default() += 1;
+            for f in held_by {
+                *finalizers_left.entry(f).or_default() += 1;
+            }
+        }
+        let conditions = namespace_conditions(&remaining, &finalizers_left);
+        if !has_conditions(ns, &conditions) {
+            set_conditions(app, ns, &conditions, "ferry-namespace-controller").await;
+            acted = true;
         }
         if contents.is_empty() {
             let opts = WriteOptions {
@@ -170,6 +406,13 @@ pub async fn run_pass(app: &App) -> bool {
             }
             acted = true;
         }
+    }
+    for crd in objects.iter().filter(|o| {
+        o.info.group == "apiextensions.k8s.io"
+            && o.value.pointer("/metadata/deletionTimestamp").is_some()
+            && finalizers(&o.value).iter().any(|f| f == CRD_CLEANUP_FINALIZER)
+    }) {
+        acted |= finalize_crd(app, crd, &objects).await;
     }
     for o in &objects {
         let deleting = o.value.pointer("/metadata/deletionTimestamp").is_some();
@@ -251,5 +494,103 @@ pub async fn run(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(items: &[(&str, usize)]) -> BTreeMap<String, usize> {
+        items.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn namespace_conditions_name_what_remains() {
+        struct Case {
+            name: &'static str,
+            remaining: BTreeMap<String, usize>,
+            finalizers: BTreeMap<String, usize>,
+            /// (type, status, reason, message) of the last two conditions.
+            content: (&'static str, &'static str, &'static str),
+            finalizing: (&'static str, &'static str, &'static str),
+        }
+        let cases = [
+            Case {
+                name: "empty",
+                remaining: counts(&[]),
+                finalizers: counts(&[]),
+                content: ("False", "ContentRemoved", "All content successfully removed"),
+                finalizing: (
+                    "False",
+                    "ContentHasNoFinalizers",
+                    "All content-preserving finalizers finished",
+                ),
+            },
+            Case {
+                name: "two resources, two finalizers, sorted",
+                remaining: counts(&[("widgets.example.com", 2), ("configmaps.", 1)]),
+                finalizers: counts(&[("b/x", 1), ("a/y", 2)]),
+                content: (
+                    "True",
+                    "SomeResourcesRemain",
+                    "Some resources are remaining: configmaps. has 1 resource instances, widgets.example.com has 2 resource instances",
+                ),
+                finalizing: (
+                    "True",
+                    "SomeFinalizersRemain",
+                    "Some content in the namespace has finalizers remaining: a/y in 2 resource instances, b/x in 1 resource instances",
+                ),
+            },
+        ];
+        for case in cases {
+            let conditions = namespace_conditions(&case.remaining, &case.finalizers);
+            let kinds: Vec<&str> = conditions.iter().map(|c| c.kind).collect();
+            assert_eq!(
+                kinds,
+                [
+                    "NamespaceDeletionDiscoveryFailure",
+                    "NamespaceDeletionGroupVersionParsingFailure",
+                    "NamespaceDeletionContentFailure",
+                    "NamespaceContentRemaining",
+                    "NamespaceFinalizersRemaining"
+                ],
+                "case {}",
+                case.name
+            );
+            let triple = |c: &Condition| (c.status, c.reason, c.message.clone());
+            let expect = |t: (&'static str, &'static str, &'static str)| (t.0, t.1, t.2.to_string());
+            assert_eq!(triple(&conditions[3]), expect(case.content), "case {}", case.name);
+            assert_eq!(
+                triple(&conditions[4]),
+                expect(case.finalizing),
+                "case {}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn merge_conditions_keeps_other_types_and_unchanged_transition_times() {
+        let existing = json!([
+            {"type": "Other", "status": "True"},
+            {"type": "A", "status": "True", "reason": "R", "message": "old", "lastTransitionTime": "t0"},
+            {"type": "B", "status": "True", "reason": "R", "message": "m", "lastTransitionTime": "t0"},
+        ]);
+        let desired = [
+            condition("A", "True", "R", "new"),
+            condition("B", "False", "R2", "m2"),
+        ];
+        let merged = merge_conditions(Some(&existing), &desired, "t1").expect("changed");
+        assert_eq!(
+            merged,
+            json!([
+                {"type": "Other", "status": "True"},
+                {"type": "A", "status": "True", "lastTransitionTime": "t0", "reason": "R", "message": "new"},
+                {"type": "B", "status": "False", "lastTransitionTime": "t1", "reason": "R2", "message": "m2"},
+            ])
+        );
+        assert_eq!(merge_conditions(Some(&merged), &desired, "t2"), None);
+        assert!(merge_conditions(None, &desired, "t1").is_some());
     }
 }

@@ -1,7 +1,7 @@
 //! Kubernetes-compatible HTTP API server for Ferry's embedded cluster.
 //!
 //! [`start`] serves the Kubernetes REST API (discovery, OpenAPI v3, CRUD, patch ×4, watch, Table
-//! output, `/status` and `/scale`) over TLS with bearer-token authentication, backed by any
+//! output, `/status` and `/scale`) over TLS (a bearer token or a client certificate signed by the cluster CA), backed by any
 //! [`ferry_store::Storage`]. It writes a kubeconfig under the data dir so `kubectl`, kube-rs and the
 //! Python client work against it unchanged.
 //!
@@ -14,6 +14,7 @@ pub mod app;
 pub mod discovery;
 pub mod errors;
 pub mod gc;
+pub mod metrics;
 pub mod proto;
 pub mod registry;
 pub mod rest;
@@ -187,6 +188,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     app.mutating = config.mutating_admission;
     app.validating = config.validating_admission;
     app.feature_gates = config.feature_gates;
+    if config.tls {
+        app.client_certs = Some(tls::ClientCertAuthenticator::new(&creds)?);
+    }
     let app = Arc::new(app);
     install_crds(&app, &config.crds).await?;
     ensure_default_namespaces(&app).await;
@@ -203,11 +207,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })?;
     let scheme = if config.tls { "https" } else { "http" };
     let url = format!("{scheme}://{addr}");
-    let kubeconfig = config.data_dir.join("kubeconfig");
-    tls::write_kubeconfig(
-        &kubeconfig,
-        &tls::kubeconfig(&url, config.tls.then_some(creds.ca_pem.as_str()), &creds.token),
-    )?;
+    let kubeconfig = tls::write_kubeconfigs(&config.data_dir, &url, &creds, config.tls)?;
     let tls_config = if config.tls {
         Some(tls::server_config(&creds)?)
     } else {
@@ -216,6 +216,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (stop, stop_rx) = signal::channel(false);
     let router = axum::Router::new()
         .fallback(rest::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            {
+                let app = app.clone();
+                metrics::RequestCounter::with_authenticator(move |headers, extensions| {
+                    rest::authenticated(&app, headers, extensions)
+                })
+            },
+            metrics::track,
+        ))
         .with_state(app.clone());
     let serve = tokio::spawn(accept_loop(listener, router, tls_config, stop_rx.clone()));
     let gc = tokio::spawn(gc::run(app.clone(), stop_rx));
@@ -280,7 +289,6 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         let mut conn_stop = stop.clone();
         connections.spawn(async move {
-            let service = hyper_util::service::TowerToHyperService::new(router);
             let builder = auto::Builder::new(TokioExecutor::new());
             match acceptor {
                 Some(acceptor) => {
@@ -289,6 +297,18 @@ async fn accept_loop(
                     else {
                         return;
                     };
+                    // The client's certificate (if any) goes with every request on this connection.
+                    let peer = tls::PeerCertificates::of(stream.get_ref().1);
+                    let router = tower::ServiceExt::map_request(
+                        router,
+                        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                            if let Some(peer) = &peer {
+                                req.extensions_mut().insert(peer.clone());
+                            }
+                            req
+                        },
+                    );
+                    let service = hyper_util::service::TowerToHyperService::new(router);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     tokio::select! {
                         _ = conn => {}
@@ -296,6 +316,7 @@ async fn accept_loop(
                     }
                 }
                 None => {
+                    let service = hyper_util::service::TowerToHyperService::new(router);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
                     tokio::select! {
                         _ = conn => {}

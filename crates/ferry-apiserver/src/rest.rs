@@ -16,6 +16,7 @@ use ferry_apimachinery::{
     table::{self, IncludeObject},
     typeinfo::{self, Shape},
 };
+use futures::StreamExt as _;
 use serde_json::{Value, json};
 
 use crate::{
@@ -90,19 +91,32 @@ pub fn to_table(
     t
 }
 
+/// Whether a request carries a credential the server accepts. Either will do, as with
+/// kube-apiserver's union of authenticators: a client certificate the cluster CA signed, or the
+/// bearer token. A server without a token (plain HTTP for tests) accepts everyone.
+pub(crate) fn authenticated(app: &App, headers: &HeaderMap, extensions: &axum::http::Extensions) -> bool {
+    let Some(token) = &app.token else {
+        return true;
+    };
+    let by_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim() == token);
+    by_token || {
+        let by_cert = || {
+            let peer = extensions.get::<crate::tls::PeerCertificates>()?;
+            app.client_certs.as_ref()?.authenticate(peer)
+        };
+        by_cert().is_some()
+    }
+}
+
 /// The single entry point: authentication, then path dispatch.
 pub async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    if let Some(token) = &app.token {
-        let ok = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| t.trim() == token);
-        if !ok {
-            return ApiError::unauthorized().into_response();
-        }
+    if !authenticated(&app, &parts.headers, &parts.extensions) {
+        return ApiError::unauthorized().into_response();
     }
     let bytes = match axum::body::to_bytes(body, app.max_body_bytes).await {
         Ok(b) => b,
@@ -132,15 +146,8 @@ async fn route(
     match segs.as_slice() {
         ["version"] => return Ok(json_response(StatusCode::OK, &version_info())),
         ["healthz" | "livez" | "readyz", ..] => return Ok((StatusCode::OK, "ok").into_response()),
-        ["openapi", "v3"] => return Ok(json_response(StatusCode::OK, &app.registry.openapi_v3().index)),
         ["openapi", "v3", rest @ ..] => {
-            return app
-                .registry
-                .openapi_v3()
-                .documents
-                .get(&rest.join("/"))
-                .map(|d| json_response(StatusCode::OK, d))
-                .ok_or_else(|| ApiError::new(404, "NotFound", format!("no OpenAPI document for {path}")));
+            return discovery::serve_openapi_v3(&app.registry, rest, query, headers);
         }
         ["api"] | ["apis"] | ["api", _] | ["apis", _] | ["apis", _, _] if method == Method::GET => {
             return discovery::serve(&app.registry, &segs, headers);
@@ -158,8 +165,53 @@ async fn route(
             ));
         }
     };
+    // The deprecated `/watch/` paths (still served by kube-apiserver): a watch of the collection, or of
+    // one object by name.
+    if let ["watch", rest @ ..] = rest {
+        let target = parse_target(app, group, version, rest)?;
+        return legacy_watch(app, method, &target, query, headers);
+    }
     let target = parse_target(app, group, version, rest)?;
     handle(app, method, &target, query, headers, body).await
+}
+
+/// `GET …/watch/[namespaces/{ns}/]{resource}[/{name}]`: the same as `watch=true` on the collection, with
+/// `metadata.name={name}` added to the field selector for the one-object form.
+fn legacy_watch(
+    app: &Arc<App>,
+    method: &Method,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    if method != Method::GET {
+        return Err(ApiError::method_not_allowed(format!(
+            "{method} is not supported on watch paths"
+        )));
+    }
+    if target.subresource.is_some() {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
+    }
+    let mut query = query.clone();
+    if let Some(name) = &target.name {
+        let by_name = format!("metadata.name={name}");
+        let selector = match query.get("fieldSelector").filter(|s| !s.is_empty()) {
+            Some(existing) => format!("{by_name},{existing}"),
+            None => by_name,
+        };
+        query.insert("fieldSelector".into(), selector);
+    }
+    watch::serve(
+        app.clone(),
+        target.info.clone(),
+        target.namespace.clone(),
+        &query,
+        table_request(headers, &query)?,
+    )
 }
 
 /// A resolved REST target.
@@ -291,6 +343,64 @@ pub fn decode_body(body: &[u8], ct: &str, what: &str) -> ApiResult<Value> {
     })
 }
 
+/// Decodes a create/update body: protobuf, JSON or YAML. Duplicate keys in JSON are reported as
+/// kube-apiserver's strict decoding does: with `fieldValidation=Strict` a 400 naming them (and
+/// any unknown fields), with `Warn` the returned warnings (`duplicate field "spec.replicas"`).
+fn decode_write_body(
+    info: &ResourceInfo,
+    body: &[u8],
+    ct: &str,
+    opts: &WriteOptions,
+) -> ApiResult<(Value, Vec<String>)> {
+    if ct == crate::proto::CONTENT_TYPE {
+        return Ok((crate::proto::decode(body)?, Vec::new()));
+    }
+    if !(ct.contains("json") || ct.contains("yaml")) {
+        return Err(ApiError::unsupported_media_type(ct));
+    }
+    if ct.contains("yaml") || opts.field_validation == FieldValidation::Ignore || body.is_empty() {
+        return Ok((decode_body(body, ct, &info.kind)?, Vec::new()));
+    }
+    let (obj, duplicates) = ferry_apimachinery::strict_json::from_slice_reporting_duplicates(body)
+        .map_err(|e| ApiError::bad_request(format!("{}: error decoding JSON: {e}", info.kind)))?;
+    if duplicates.is_empty() {
+        return Ok((obj, duplicates));
+    }
+    let duplicates: Vec<String> = duplicates
+        .iter()
+        .map(|d| format!("duplicate field {d:?}"))
+        .collect();
+    if opts.field_validation == FieldValidation::Strict {
+        // One message with every strict decoding error, as kube-apiserver sends.
+        let mut probe = obj.clone();
+        let unknown = if info.custom {
+            info.schema
+                .as_ref()
+                .map(|s| ferry_apimachinery::schema::prune(&mut probe, s))
+                .unwrap_or_default()
+        } else {
+            ferry_apimachinery::builtin_schema::prune_unknown_fields(
+                &info.group,
+                &info.version,
+                &info.kind,
+                &mut probe,
+            )
+            .unwrap_or_default()
+        };
+        let errors: Vec<String> = duplicates
+            .into_iter()
+            .chain(unknown.iter().map(|f| format!("unknown field {f:?}")))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+            errors.join(", "),
+            kind = info.kind,
+            version = info.version,
+        )));
+    }
+    Ok((obj, duplicates))
+}
+
 fn write_options(q: &Query, headers: &HeaderMap, sub: Option<&str>) -> ApiResult<WriteOptions> {
     let dry_run = match q.get("dryRun").map(String::as_str) {
         None | Some("") => false,
@@ -323,7 +433,10 @@ fn write_options(q: &Query, headers: &HeaderMap, sub: Option<&str>) -> ApiResult
 fn written_response(w: Written, code: StatusCode) -> Response {
     let mut resp = json_response(code, &w.object);
     for warning in w.warnings {
-        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{}\"", warning.replace('"', "'"))) {
+        // RFC 7234 warn-text is a quoted-string: quotes and backslashes are escaped, as
+        // kube-apiserver does, so kubectl prints `unknown field "spec.foo"` verbatim.
+        let text = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
             resp.headers_mut().append("Warning", v);
         }
     }
@@ -362,7 +475,7 @@ async fn handle(
                     table_request(headers, q)?,
                 )
             } else {
-                list(app, info, ns, q, headers)
+                list(app, info, ns, q, headers).await
             }
         }
         (Method::GET, Some(name), None | Some("status")) => {
@@ -385,16 +498,10 @@ async fn handle(
             ))
         }
         (Method::POST, None, None) => {
-            let obj = if ct == "application/vnd.kubernetes.protobuf" {
-                crate::proto::decode(body)
-                    .map_err(|e| ApiError::new(415, "UnsupportedMediaType", e.to_string()))?
-            } else if ct.contains("json") || ct.contains("yaml") {
-                decode_body(body, &ct, &info.kind)?
-            } else {
-                return Err(ApiError::unsupported_media_type(&ct));
-            };
             let opts = write_options(q, headers, None)?;
-            let w = app.create(info, ns, obj, &opts).await?;
+            let (obj, duplicates) = decode_write_body(info, body, &ct, &opts)?;
+            let mut w = app.create(info, ns, obj, &opts).await?;
+            w.warnings.splice(0..0, duplicates);
             Ok(written_response(w, StatusCode::CREATED))
         }
         (Method::POST, Some(name), Some("binding")) => {
@@ -444,11 +551,8 @@ async fn handle(
             ))
         }
         (Method::PUT, Some(name), sub) => {
-            if !(ct.contains("json") || ct.contains("yaml")) {
-                return Err(ApiError::unsupported_media_type(&ct));
-            }
-            let obj = decode_body(body, &ct, &info.kind)?;
             let opts = write_options(q, headers, sub)?;
+            let (obj, duplicates) = decode_write_body(info, body, &ct, &opts)?;
             if sub == Some("scale") {
                 let replicas = obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
                 let rv = obj.pointer("/metadata/resourceVersion").cloned();
@@ -475,9 +579,10 @@ async fn handle(
                     .await?;
                 return Ok(json_response(StatusCode::OK, &w.object));
             }
-            let w = app
+            let mut w = app
                 .update_with(info, ns, name, &opts, |_| Ok(obj.clone()))
                 .await?;
+            w.warnings.splice(0..0, duplicates);
             Ok(written_response(w, StatusCode::OK))
         }
         (Method::PATCH, Some(name), sub) => {
@@ -782,11 +887,137 @@ pub fn selectors(info: &ResourceInfo, q: &Query) -> ApiResult<(LabelSelector, Fi
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ContinueToken {
+    /// The snapshot every page of this list reads; 0 means "the current state" (a token handed out
+    /// after the original snapshot expired).
     rv: u64,
+    /// The last key returned; the next page starts after it.
     start: String,
 }
 
-fn list(
+fn encode_continue(rv: u64, start: String) -> String {
+    let token = serde_json::to_vec(&ContinueToken { rv, start }).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token)
+}
+
+/// kube-apiserver's message when a continue token's snapshot has been compacted away.
+const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+/// How long a list asking for a resourceVersion not written yet waits for it (kube-apiserver's watch
+/// cache waits 3 s too) before 504.
+const FUTURE_RV_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Which state a list reads, from `resourceVersion`, `resourceVersionMatch` and `continue`, as
+/// kube-apiserver interprets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ListRead {
+    /// The current state (no resourceVersion, "0", or NotOlderThan a revision already reached).
+    Current { not_older_than: Option<u64> },
+    /// Exactly the state at this revision.
+    Exact(u64),
+    /// The next page of an earlier list: its snapshot (None: current) after `start`.
+    Continue { at: Option<u64>, start: String },
+}
+
+fn parse_list_read(q: &Query, limited: bool, prefix: &str) -> ApiResult<ListRead> {
+    let rv = q.get("resourceVersion").filter(|s| !s.is_empty());
+    let rv_match = q.get("resourceVersionMatch").filter(|s| !s.is_empty());
+    let token = q.get("continue").filter(|s| !s.is_empty());
+    if let Some(m) = rv_match {
+        if m != "NotOlderThan" && m != "Exact" {
+            return Err(ApiError::bad_request(format!(
+                "resourceVersionMatch: Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\""
+            )));
+        }
+        if token.is_some() {
+            return Err(ApiError::bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if rv.is_none() {
+            return Err(ApiError::bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if m == "Exact" && rv.is_some_and(|v| v == "0") {
+            return Err(ApiError::bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+    }
+    if let Some(token) = token {
+        if rv.is_some_and(|v| v != "0") {
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ContinueToken>(&b).ok())
+            .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+        if !raw.start.starts_with(prefix) {
+            return Err(ApiError::bad_request("continue key is not valid for this list"));
+        }
+        return Ok(ListRead::Continue {
+            at: (raw.rv != 0).then_some(raw.rv),
+            start: raw.start,
+        });
+    }
+    let parsed = match rv.map(String::as_str) {
+        None | Some("0") => return Ok(ListRead::Current { not_older_than: None }),
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid resource version {s:?}")))?,
+    };
+    // Without resourceVersionMatch, a resourceVersion with a limit is an exact read (legacy semantics).
+    Ok(match rv_match.map(String::as_str) {
+        Some("Exact") => ListRead::Exact(parsed),
+        None if limited => ListRead::Exact(parsed),
+        _ => ListRead::Current {
+            not_older_than: Some(parsed),
+        },
+    })
+}
+
+/// Waits (bounded) until the store has reached `revision`, as kube-apiserver does for a list newer than
+/// its cache; 504 when it does not get there.
+async fn wait_for_revision(app: &App, revision: u64) -> ApiResult<()> {
+    let deadline = tokio::time::Instant::now() + FUTURE_RV_WAIT;
+    loop {
+        let current = app.store.current_revision();
+        if current >= revision {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                504,
+                "Timeout",
+                format!("Timeout: Too large resource version: {revision}, current: {current}"),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Maps a store read error of a list onto kube-apiserver's answer.
+fn list_read_error(e: ferry_store::StoreError, continuing: bool) -> ApiError {
+    match e {
+        ferry_store::StoreError::Compacted { .. } if continuing => ApiError::gone(CONTINUE_EXPIRED),
+        ferry_store::StoreError::FutureRevision { requested, current } => ApiError::new(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        ),
+        other => other.into(),
+    }
+}
+
+/// Items written per body chunk of a streamed list.
+const LIST_CHUNK_ITEMS: usize = 256;
+/// Lists of more chunks than this are streamed (chunked transfer encoding); smaller ones are sent whole.
+const STREAM_ABOVE_CHUNKS: usize = 4;
+
+async fn list(
     app: &Arc<App>,
     info: &Arc<ResourceInfo>,
     ns: Option<&str>,
@@ -800,76 +1031,148 @@ fn list(
         Some(Ok(n)) => Some(n),
         Some(Err(_)) => return Err(ApiError::bad_request("limit must be a non-negative integer")),
     };
+    let table = table_request(headers, q)?;
     let prefix = info.namespace_prefix(ns);
-    let mut after = match q.get("continue").filter(|c| !c.is_empty()) {
-        Some(token) => {
-            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<ContinueToken>(&b).ok())
-                .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
-            if !raw.start.starts_with(&prefix) {
-                return Err(ApiError::bad_request("continue key is not valid for this list"));
+    let read = parse_list_read(q, limit.is_some(), &prefix)?;
+    let continuing = matches!(read, ListRead::Continue { .. });
+    let (mut at, mut after) = match read {
+        ListRead::Current { not_older_than } => {
+            if let Some(revision) = not_older_than {
+                wait_for_revision(app, revision).await?;
             }
-            Some(raw.start)
+            (None, None)
         }
-        None => None,
+        ListRead::Exact(revision) => {
+            wait_for_revision(app, revision).await?;
+            (Some(revision), None)
+        }
+        ListRead::Continue { at, start } => (at, Some(start)),
     };
-    let mut items = Vec::new();
-    let mut revision;
+    let filtered = !label.is_empty() || !field.is_empty();
+    // Events of events.k8s.io/v1 are stored as core/v1: selectors apply to the presented form.
+    let matches = |entry: &ferry_store::Entry| {
+        if !filtered {
+            return true;
+        }
+        if info.is_events_v1_event() {
+            let obj = app.present(info, entry);
+            return label.matches_object(&obj) && field.matches_object(&obj);
+        }
+        label.matches_object(&entry.value) && field.matches_object(&entry.value)
+    };
+    let mut items: Vec<ferry_store::Entry> = Vec::new();
     let mut more;
+    let mut remaining = None;
     loop {
         let want = limit.map(|l| l - items.len());
-        let page = app.store.list(&prefix, after.as_deref(), want.map(|w| w.max(64)));
-        revision = page.revision;
+        // Filtering may drop entries, so read ahead a little when selectors are set.
+        let read_ahead = want.map(|w| if filtered { w.max(64) } else { w });
+        let page = app
+            .store
+            .list_at(&prefix, after.as_deref(), read_ahead, at)
+            .map_err(|e| list_read_error(e, continuing))?;
+        // Every further page of this request (and of the client's next request) reads this snapshot.
+        at = Some(page.revision);
         more = page.more;
-        let mut last_key = None;
-        let mut filled = false;
-        for e in page.entries {
-            last_key = Some(e.key.clone());
-            let obj = app.present(info, &e);
-            if label.matches_object(&obj) && field.matches_object(&obj) {
-                items.push(obj);
+        let page_len = page.entries.len();
+        let mut taken = 0;
+        for entry in page.entries {
+            taken += 1;
+            after = Some(entry.key.clone());
+            if matches(&entry) {
+                items.push(entry);
                 if limit.is_some_and(|l| items.len() >= l) {
-                    filled = true;
                     break;
                 }
             }
         }
-        if filled {
-            // More remain if this page had more entries after the last one taken, or the store has more.
-            let rest = app.store.list(&prefix, last_key.as_deref(), Some(1));
-            more = !rest.entries.is_empty();
-            after = last_key;
+        if limit.is_some_and(|l| items.len() >= l) {
+            more = more || taken < page_len;
+            if !filtered {
+                remaining = Some(page.remaining + (page_len - taken));
+            }
             break;
         }
-        if !more || last_key.is_none() {
+        if !more || page_len == 0 {
             more = false;
             break;
         }
-        after = last_key;
     }
-    let mut list_meta = json!({"resourceVersion": revision.to_string()});
-    if more && let (Some(start), Some(m)) = (after, list_meta.as_object_mut()) {
-        let token = serde_json::to_vec(&ContinueToken { rv: revision, start }).unwrap_or_default();
-        m.insert(
-            "continue".into(),
-            json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token)),
-        );
+    let revision = at.unwrap_or_else(|| app.store.current_revision());
+    let mut list_meta = serde_json::Map::new();
+    list_meta.insert("resourceVersion".into(), json!(revision.to_string()));
+    if more && let Some(start) = after {
+        list_meta.insert("continue".into(), json!(encode_continue(revision, start)));
+        // Upstream reports it only when it is exact: not with selectors, which filter the remainder.
+        if let Some(remaining) = remaining.filter(|r| *r > 0) {
+            list_meta.insert("remainingItemCount".into(), json!(remaining));
+        }
     }
-    if let Some(include) = table_request(headers, q)? {
+    let list_meta = Value::Object(list_meta);
+    if let Some(include) = table {
+        let objects: Vec<Value> = items.iter().map(|e| app.present(info, e)).collect();
         return Ok(json_response(
             StatusCode::OK,
-            &to_table(info, &items, list_meta, include, true),
+            &to_table(info, &objects, list_meta, include, true),
         ));
     }
-    // Built by moving the items in (json! would deep-copy every object once more).
-    let mut list = serde_json::Map::new();
-    list.insert("kind".into(), json!(format!("{}List", info.kind)));
-    list.insert("apiVersion".into(), json!(info.api_version()));
-    list.insert("metadata".into(), list_meta);
-    list.insert("items".into(), Value::Array(items));
-    Ok(json_response(StatusCode::OK, &Value::Object(list)))
+    // Streamed: the envelope, then the items in chunks, each item's stored JSON copied rather than
+    // re-serialised from a tree.
+    let api_version = info.api_version();
+    let head = format!(
+        "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{list_meta},\"items\":[",
+        Value::from(format!("{}List", info.kind)),
+        Value::from(api_version.as_str()),
+    );
+    let app = app.clone();
+    let info = info.clone();
+    let mut chunks: Vec<Vec<ferry_store::Entry>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(LIST_CHUNK_ITEMS).collect());
+    }
+    let chunk_count = chunks.len();
+    let encode_chunk = move |(n, chunk): (usize, Vec<ferry_store::Entry>)| {
+        let mut out = Vec::with_capacity(chunk.len() * 1536);
+        for (i, entry) in chunk.iter().enumerate() {
+            if n > 0 || i > 0 {
+                out.push(b',');
+            }
+            crate::watch_cache::write_presented(&app, &info, &api_version, entry, &mut out);
+        }
+        if n + 1 == chunk_count {
+            out.extend_from_slice(b"]}");
+        }
+        out
+    };
+    if chunk_count <= STREAM_ABOVE_CHUNKS {
+        // Small lists go out in one piece, with a Content-Length.
+        let mut body = head.into_bytes();
+        for chunk in chunks.into_iter().enumerate() {
+            body.extend_from_slice(&encode_chunk(chunk));
+        }
+        if chunk_count == 0 {
+            body.extend_from_slice(b"]}");
+        }
+        let mut resp = Response::new(Body::from(body));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(resp);
+    }
+    let body_chunks = futures::stream::iter(chunks.into_iter().enumerate()).map(move |chunk| {
+        Ok::<bytes::Bytes, std::convert::Infallible>(bytes::Bytes::from(encode_chunk(chunk)))
+    });
+    let head = futures::stream::once(async move {
+        let mut head = head.into_bytes();
+        if chunk_count == 0 {
+            head.extend_from_slice(b"]}");
+        }
+        Ok::<bytes::Bytes, std::convert::Infallible>(bytes::Bytes::from(head))
+    });
+    let mut resp = Response::new(Body::from_stream(head.chain(body_chunks)));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
 }
 
 /// Axum fallback wrapper so the router can use [`dispatch`] for every path.

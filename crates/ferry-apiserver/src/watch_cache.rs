@@ -15,7 +15,10 @@ use std::{
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
+use ferry_store::Entry;
 use serde_json::Value;
+
+use crate::{app::App, registry::ResourceInfo};
 
 /// How many views are kept. Watchers read events in revision order, so a view is needed only
 /// until the slowest live watcher has passed it; one that falls further behind than this just
@@ -119,6 +122,17 @@ impl WatchEncodings {
             .clone()
     }
 
+    /// The JSON encoding of `view`'s object, built by `encode` the first time (for watchers that need
+    /// only the bytes, not the presented object).
+    pub fn json_with(&self, view: &View, encode: impl FnOnce() -> Vec<u8>) -> Bytes {
+        view.json
+            .get_or_init(|| {
+                self.encodings.fetch_add(1, Ordering::Relaxed);
+                Bytes::from(encode())
+            })
+            .clone()
+    }
+
     /// How many objects were serialised so far (for tests and metrics).
     pub fn encodings(&self) -> u64 {
         self.encodings.load(Ordering::Relaxed)
@@ -144,6 +158,145 @@ pub fn event_line(kind: &str, object_json: &[u8]) -> Bytes {
     line.put_slice(object_json);
     line.put_slice(TAIL);
     line.freeze()
+}
+
+/// Whether a stored entry's JSON bytes can go out as they are (with only the resourceVersion spliced
+/// in): the stored object already carries the requested version's apiVersion and kind, and no
+/// resourceVersion of its own.
+fn servable_raw<'e>(info: &ResourceInfo, api_version: &str, entry: &'e Entry) -> Option<&'e [u8]> {
+    let encoded = entry.encoded.as_deref()?;
+    let stored = &*entry.value;
+    (!info.is_events_v1_event()
+        && stored.get("apiVersion").and_then(Value::as_str) == Some(api_version)
+        && stored.get("kind").and_then(Value::as_str) == Some(info.kind.as_str())
+        && stored.pointer("/metadata/resourceVersion").is_none())
+    .then_some(encoded)
+}
+
+/// Appends `entry` as clients of `info` (at `api_version`) see it: the stored bytes with the
+/// resourceVersion spliced in when they can go out as they are, else the presented object serialised.
+pub fn write_presented(app: &App, info: &ResourceInfo, api_version: &str, entry: &Entry, out: &mut Vec<u8>) {
+    if let Some(raw) = servable_raw(info, api_version, entry)
+        && write_with_resource_version(raw, entry.mod_revision, out)
+    {
+        return;
+    }
+    let _ = serde_json::to_writer(&mut *out, &app.present(info, entry));
+}
+
+/// Appends `stored_json` (a stored object's JSON encoding, a JSON object without
+/// `metadata.resourceVersion`) to `out` with `"resourceVersion":"<revision>"` inserted first into its
+/// top-level `metadata` object, copying the bytes instead of re-serialising the object. Returns false
+/// (and leaves `out` as it was) when the bytes have no top-level `metadata` object to insert into.
+pub fn write_with_resource_version(stored_json: &[u8], revision: u64, out: &mut Vec<u8>) -> bool {
+    let Some((at, empty)) = metadata_body_start(stored_json) else {
+        return false;
+    };
+    let (head, tail) = stored_json.split_at(at);
+    out.reserve(stored_json.len() + 40);
+    out.extend_from_slice(head);
+    out.extend_from_slice(b"\"resourceVersion\":\"");
+    out.extend_from_slice(revision.to_string().as_bytes());
+    out.push(b'"');
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(tail);
+    true
+}
+
+fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
+    while json.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past a JSON string starting at `i` (which must be its opening quote).
+fn skip_string(json: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        match json.get(j)? {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index just past the JSON value starting at `i`.
+fn skip_value(json: &[u8], i: usize) -> Option<usize> {
+    match json.get(i)? {
+        b'"' => skip_string(json, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match json.get(j)? {
+                    b'"' => {
+                        j = skip_string(json, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while json
+                .get(j)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+            {
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
+    }
+}
+
+/// Where the body of the top-level `metadata` object starts (just past its `{`), and whether the
+/// object is empty. Walks only the top-level keys before `metadata` (normally `apiVersion` and
+/// `kind`), so it costs a few dozen bytes per object, not the whole object.
+fn metadata_body_start(json: &[u8]) -> Option<(usize, bool)> {
+    let mut i = skip_whitespace(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_whitespace(json, i);
+        if json.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(json, i)?;
+        let key = json.get(i + 1..key_end - 1)?;
+        i = skip_whitespace(json, key_end);
+        if json.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_whitespace(json, i + 1);
+        if key == b"metadata" {
+            if json.get(i) != Some(&b'{') {
+                return None;
+            }
+            let body = i + 1;
+            let empty = json.get(skip_whitespace(json, body)) == Some(&b'}');
+            return Some((body, empty));
+        }
+        i = skip_whitespace(json, skip_value(json, i)?);
+        match json.get(i)? {
+            b',' => i += 1,
+            _ => return None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +367,72 @@ mod tests {
         cache.value(&kept, || json!("not called"));
         assert_eq!(cache.presentations(), 4);
         assert_eq!(kept.value.get(), Some(&json!(3)));
+    }
+
+    #[test]
+    fn resource_version_is_spliced_into_top_level_metadata() {
+        struct Case {
+            name: &'static str,
+            stored: &'static str,
+            expected: Option<Value>,
+        }
+        let cases = [
+            Case {
+                name: "metadata after apiVersion and kind",
+                stored: r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}"#,
+                expected: Some(
+                    json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"resourceVersion":"42","name":"a"},"data":{"k":"v"}}),
+                ),
+            },
+            Case {
+                name: "empty metadata gets no trailing comma",
+                stored: r#"{"metadata":{}}"#,
+                expected: Some(json!({"metadata": {"resourceVersion": "42"}})),
+            },
+            Case {
+                name: "nested metadata keys, escapes and whitespace before the real one are skipped",
+                stored: r#"{ "spec" : {"metadata":{"x":"}"},"l":[1,{"a":"\\\"{"}]}, "n": -1.5e3, "b": true, "metadata" : { "name":"a" } }"#,
+                expected: Some(
+                    json!({"spec":{"metadata":{"x":"}"},"l":[1,{"a":"\\\"{"}]},"n":-1.5e3,"b":true,"metadata":{"resourceVersion":"42","name":"a"}}),
+                ),
+            },
+            Case {
+                name: "no metadata",
+                stored: r#"{"kind":"X"}"#,
+                expected: None,
+            },
+            Case {
+                name: "metadata is not an object",
+                stored: r#"{"metadata":null}"#,
+                expected: None,
+            },
+            Case {
+                name: "not an object",
+                stored: r#"[{"metadata":{}}]"#,
+                expected: None,
+            },
+            Case {
+                name: "truncated",
+                stored: r#"{"kind":"X"#,
+                expected: None,
+            },
+        ];
+        for case in cases {
+            let mut out = b"prefix".to_vec();
+            let written = write_with_resource_version(case.stored.as_bytes(), 42, &mut out);
+            assert_eq!(written, case.expected.is_some(), "case {}", case.name);
+            let (prefix, json) = out.split_at(6);
+            assert_eq!(prefix, b"prefix", "case {}", case.name);
+            match &case.expected {
+                Some(expected) => {
+                    let got: Value = serde_json::from_slice(json).unwrap_or_else(|e| {
+                        panic!("case {}: {e}: {:?}", case.name, String::from_utf8_lossy(json))
+                    });
+                    assert_eq!(&got, expected, "case {}", case.name);
+                }
+                None => assert!(json.is_empty(), "case {}", case.name),
+            }
+        }
     }
 
     #[test]

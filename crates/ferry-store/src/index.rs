@@ -38,6 +38,15 @@ impl Op {
     }
 }
 
+/// `entry` without its encoded bytes: the history keeps previous states for watch filters and snapshot
+/// reads, which can re-encode the few they need, so the window does not hold a second copy of every value.
+fn without_encoding(entry: &Entry) -> Entry {
+    Entry {
+        encoded: None,
+        ..entry.clone()
+    }
+}
+
 /// Checks `op` against the key's current entry and turns it into the event it would cause at `revision`.
 /// Pure: backends call it while holding their single-writer position, then persist and publish the event.
 pub fn resolve_op(op: Op, current: Option<&Entry>, revision: Revision) -> Result<Event> {
@@ -59,6 +68,7 @@ pub fn resolve_op(op: Op, current: Option<&Entry>, revision: Revision) -> Result
                     value: Arc::new(value),
                     create_revision: revision,
                     mod_revision: revision,
+                    encoded: None,
                 },
                 prev: None,
             }),
@@ -75,8 +85,9 @@ pub fn resolve_op(op: Op, current: Option<&Entry>, revision: Revision) -> Result
                     value: Arc::new(value),
                     create_revision: current.create_revision,
                     mod_revision: revision,
+                    encoded: None,
                 },
-                prev: Some(current.value.clone()),
+                prev: Some(without_encoding(current)),
             })
         }
         Op::Delete { key, expected } => {
@@ -91,8 +102,9 @@ pub fn resolve_op(op: Op, current: Option<&Entry>, revision: Revision) -> Result
                     value: current.value.clone(),
                     create_revision: current.create_revision,
                     mod_revision: revision,
+                    encoded: current.encoded.clone(),
                 },
-                prev: Some(current.value.clone()),
+                prev: Some(without_encoding(current)),
             })
         }
     }
@@ -151,23 +163,51 @@ impl Index {
 
     pub fn list(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> ListPage {
         let state = self.lock();
-        let start = match after {
-            Some(after) if after >= prefix => Bound::Excluded(after.to_string()),
-            _ => Bound::Included(prefix.to_string()),
-        };
-        let mut iter = state
-            .objects
-            .range::<String, _>((start, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, e)| e);
-        let limit = limit.unwrap_or(usize::MAX);
-        let entries: Vec<Entry> = iter.by_ref().take(limit).cloned().collect();
-        let more = iter.next().is_some();
-        ListPage {
-            entries,
-            revision: state.revision,
-            more,
+        let revision = state.revision;
+        page_of(current_range(&state, prefix, after), revision, limit)
+    }
+
+    /// The keys under `prefix` (strictly after `after`, at most `limit`) as they were at `revision` (None:
+    /// now). The state at an earlier revision is the current state with every later event in the history
+    /// undone, so it needs `revision` to be inside the history window.
+    pub fn list_at(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+        revision: Option<Revision>,
+    ) -> Result<ListPage> {
+        let state = self.lock();
+        let at = revision.unwrap_or(state.revision);
+        if at > state.revision {
+            return Err(StoreError::FutureRevision {
+                requested: at,
+                current: state.revision,
+            });
         }
+        if at == state.revision {
+            return Ok(page_of(current_range(&state, prefix, after), at, limit));
+        }
+        if at < state.compacted {
+            return Err(StoreError::Compacted {
+                requested: at,
+                oldest: state.compacted,
+            });
+        }
+        // Newest first, so the entry kept for a key is the one before its earliest change after `at`.
+        let mut undone: BTreeMap<&str, Option<&Entry>> = BTreeMap::new();
+        for event in state.history.iter().rev() {
+            if event.entry.mod_revision <= at {
+                break;
+            }
+            let key = event.entry.key.as_str();
+            if key.starts_with(prefix) && after.is_none_or(|a| key > a) {
+                undone.insert(key, event.prev.as_ref());
+            }
+        }
+        let restored: Vec<&Entry> = undone.values().flatten().copied().collect();
+        let current = current_range(&state, prefix, after).filter(|e| !undone.contains_key(e.key.as_str()));
+        Ok(page_of(MergeByKey::new(current, restored.into_iter()), at, limit))
     }
 
     /// Applies already-durable events, in revision order, and notifies watchers.
@@ -219,6 +259,68 @@ impl Index {
             live,
             last: after.max(state.compacted),
         })
+    }
+}
+
+/// The current entries under `prefix`, in key order, strictly after `after`.
+fn current_range<'s>(state: &'s State, prefix: &str, after: Option<&str>) -> impl Iterator<Item = &'s Entry> {
+    let start = match after {
+        Some(after) if after >= prefix => Bound::Excluded(after.to_string()),
+        _ => Bound::Included(prefix.to_string()),
+    };
+    let prefix = prefix.to_string();
+    state
+        .objects
+        .range::<String, _>((start, Bound::Unbounded))
+        .take_while(move |(k, _)| k.starts_with(&prefix))
+        .map(|(_, e)| e)
+}
+
+/// The first `limit` entries of a key-ordered iterator, and how many follow.
+fn page_of<'s>(
+    entries: impl Iterator<Item = &'s Entry>,
+    revision: Revision,
+    limit: Option<usize>,
+) -> ListPage {
+    let mut entries = entries.fuse();
+    let page: Vec<Entry> = entries
+        .by_ref()
+        .take(limit.unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    let remaining = entries.count();
+    ListPage {
+        entries: page,
+        revision,
+        more: remaining > 0,
+        remaining,
+    }
+}
+
+/// Merges two key-ordered iterators with disjoint keys into one key-ordered iterator.
+struct MergeByKey<'s, A: Iterator<Item = &'s Entry>, B: Iterator<Item = &'s Entry>> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<'s, A: Iterator<Item = &'s Entry>, B: Iterator<Item = &'s Entry>> MergeByKey<'s, A, B> {
+    fn new(a: A, b: B) -> Self {
+        MergeByKey {
+            a: a.peekable(),
+            b: b.peekable(),
+        }
+    }
+}
+
+impl<'s, A: Iterator<Item = &'s Entry>, B: Iterator<Item = &'s Entry>> Iterator for MergeByKey<'s, A, B> {
+    type Item = &'s Entry;
+
+    fn next(&mut self) -> Option<&'s Entry> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some(a), Some(b)) if b.key < a.key => self.b.next(),
+            (Some(_), _) => self.a.next(),
+            (None, _) => self.b.next(),
+        }
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Entry {
     pub create_revision: Revision,
     /// Revision of the latest write to the key: the object's resourceVersion.
     pub mod_revision: Revision,
+    /// `value`'s JSON encoding, shared rather than copied, when the backend has it (both backends do for
+    /// every write and every loaded row). Lets readers stream objects out without re-serialising them.
+    pub encoded: Option<Arc<[u8]>>,
 }
 
 /// What happened to a key at one revision.
@@ -54,9 +57,9 @@ pub struct Event {
     /// The object after the change; for [`EventKind::Deleted`], its last state.
     /// `mod_revision` is the revision of this event in every case.
     pub entry: Entry,
-    /// The object before the change (absent for creations). Lets a filtered watch tell when an object
-    /// leaves its selector.
-    pub prev: Option<Arc<Value>>,
+    /// The key's entry before the change (absent for creations). Lets a filtered watch tell when an object
+    /// leaves its selector, and a read at an earlier revision undo the change.
+    pub prev: Option<Entry>,
 }
 
 /// A result of a paged list: a consistent snapshot at `revision`.
@@ -66,6 +69,8 @@ pub struct ListPage {
     pub revision: Revision,
     /// More keys under the prefix follow the last entry.
     pub more: bool,
+    /// How many keys under the prefix follow the last entry (in the same snapshot).
+    pub remaining: usize,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -82,6 +87,8 @@ pub enum StoreError {
     },
     #[error("revision {requested} has been compacted (oldest available is {oldest})")]
     Compacted { requested: Revision, oldest: Revision },
+    #[error("revision {requested} is newer than the current revision {current}")]
+    FutureRevision { requested: Revision, current: Revision },
     #[error("watcher fell too far behind and was dropped")]
     WatcherLagged,
     #[error("storage failure: {0}")]
@@ -98,6 +105,18 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Keys starting with `prefix`, in key order, strictly after `after` (for paging), at most `limit`.
     fn list(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> ListPage;
+
+    /// Like [`Storage::list`], but reads the state as it was at `revision` (None: now), so the pages of one
+    /// paginated list all come from the same snapshot. Fails with [`StoreError::Compacted`] when the history
+    /// needed to reconstruct `revision` is gone, and [`StoreError::FutureRevision`] for a revision not
+    /// written yet.
+    fn list_at(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+        revision: Option<Revision>,
+    ) -> Result<ListPage>;
 
     fn current_revision(&self) -> Revision;
 

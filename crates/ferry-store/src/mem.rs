@@ -1,6 +1,6 @@
 //! The in-memory backend: the index alone, with writes serialised by a mutex. For tests.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::future::{BoxFuture, FutureExt};
 use serde_json::Value;
@@ -31,9 +31,19 @@ impl MemStore {
     }
 
     fn write(&self, op: Op) -> Result<Entry> {
+        // Encoded like the durable backend does, so readers see the same entries from both.
+        let encoded = match &op {
+            Op::Create { value, .. } | Op::Update { value, .. } => {
+                serde_json::to_vec(value).ok().map(Arc::<[u8]>::from)
+            }
+            Op::Delete { .. } => None,
+        };
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.index.get(op.key());
-        let event = resolve_op(op, current.as_ref(), self.index.revision() + 1)?;
+        let mut event = resolve_op(op, current.as_ref(), self.index.revision() + 1)?;
+        if encoded.is_some() {
+            event.entry.encoded = encoded;
+        }
         let entry = event.entry.clone();
         self.index.publish(vec![event]);
         Ok(entry)
@@ -47,6 +57,16 @@ impl Storage for MemStore {
 
     fn list(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> ListPage {
         self.index.list(prefix, after, limit)
+    }
+
+    fn list_at(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+        revision: Option<Revision>,
+    ) -> Result<ListPage> {
+        self.index.list_at(prefix, after, limit, revision)
     }
 
     fn current_revision(&self) -> Revision {
@@ -127,6 +147,80 @@ mod tests {
         assert_eq!(rest.entries.len(), 1);
         assert!(!rest.more);
         assert_eq!(rest.revision, 4);
+    }
+
+    fn keys_and_revisions(page: &ListPage) -> Vec<(&str, Revision)> {
+        page.entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.mod_revision))
+            .collect()
+    }
+
+    /// Pages read at the first page's revision see neither later creations, deletions nor updates.
+    #[tokio::test]
+    async fn list_at_reads_a_snapshot_across_pages() {
+        let store = MemStore::default();
+        for name in ["a", "b", "c", "d"] {
+            store
+                .create(format!("/cm/{name}"), json!({"v": 0}))
+                .await
+                .unwrap();
+        }
+        let first = store.list_at("/cm/", None, Some(2), None).unwrap();
+        assert_eq!(keys_and_revisions(&first), [("/cm/a", 1), ("/cm/b", 2)]);
+        assert_eq!((first.revision, first.remaining, first.more), (4, 2, true));
+
+        store.update("/cm/c".into(), json!({"v": 1}), None).await.unwrap(); // 5
+        store.delete("/cm/d".into(), None).await.unwrap(); // 6
+        store.create("/cm/bb".into(), json!({})).await.unwrap(); // 7
+        store.create("/cm/e".into(), json!({})).await.unwrap(); // 8
+        store.update("/cm/c".into(), json!({"v": 2}), None).await.unwrap(); // 9
+
+        let rest = store.list_at("/cm/", Some("/cm/b"), None, Some(4)).unwrap();
+        assert_eq!(keys_and_revisions(&rest), [("/cm/c", 3), ("/cm/d", 4)]);
+        assert_eq!(*rest.entries[0].value, json!({"v": 0}));
+        assert_eq!((rest.revision, rest.remaining, rest.more), (4, 0, false));
+
+        let now = store.list_at("/cm/", Some("/cm/b"), Some(1), None).unwrap();
+        assert_eq!(keys_and_revisions(&now), [("/cm/bb", 7)]);
+        assert_eq!((now.revision, now.remaining), (9, 2));
+
+        // In between: the first update of c and d's deletion happened, bb and e did not exist yet.
+        let mid = store.list_at("/cm/", None, None, Some(6)).unwrap();
+        assert_eq!(
+            keys_and_revisions(&mid),
+            [("/cm/a", 1), ("/cm/b", 2), ("/cm/c", 5)]
+        );
+        // Current entries carry their encoding; states restored from the history do not.
+        let encoded: Vec<bool> = mid.entries.iter().map(|e| e.encoded.is_some()).collect();
+        assert_eq!(encoded, [true, true, false]);
+    }
+
+    #[tokio::test]
+    async fn list_at_refuses_compacted_and_future_revisions() {
+        let store = MemStore::with_history(2);
+        for i in 0..4 {
+            store.create(format!("/cm/{i}"), json!({})).await.unwrap();
+        }
+        // History holds revisions 3 and 4: revision 2 can be rebuilt (undo 3 and 4), revision 1 cannot.
+        assert_eq!(
+            store.list_at("/cm/", None, None, Some(2)).unwrap().entries.len(),
+            2
+        );
+        assert_eq!(
+            store.list_at("/cm/", None, None, Some(1)),
+            Err(StoreError::Compacted {
+                requested: 1,
+                oldest: 2
+            })
+        );
+        assert_eq!(
+            store.list_at("/cm/", None, None, Some(5)),
+            Err(StoreError::FutureRevision {
+                requested: 5,
+                current: 4
+            })
+        );
     }
 
     #[tokio::test]

@@ -170,16 +170,17 @@ const LIVE_ROWS: &str = "SELECT k.id, k.name, k.create_revision, k.value FROM ki
 
 /// Turns a stored row into an entry; names the key and revision if the stored value is not JSON.
 fn decode_row(revision: Revision, key: String, create_revision: Revision, value: &[u8]) -> Result<Entry> {
-    let value: Value = serde_json::from_slice(value).map_err(|e| {
+    let parsed: Value = serde_json::from_slice(value).map_err(|e| {
         StoreError::Backend(format!(
             "key {key} at revision {revision}: stored value is not JSON: {e}"
         ))
     })?;
     Ok(Entry {
         key,
-        value: std::sync::Arc::new(value),
+        value: std::sync::Arc::new(parsed),
         create_revision,
         mod_revision: revision,
+        encoded: Some(std::sync::Arc::from(value)),
     })
 }
 
@@ -338,6 +339,16 @@ impl Storage for SqliteStore {
 
     fn list(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> ListPage {
         self.index.list(prefix, after, limit)
+    }
+
+    fn list_at(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+        revision: Option<Revision>,
+    ) -> Result<ListPage> {
+        self.index.list_at(prefix, after, limit, revision)
     }
 
     fn current_revision(&self) -> Revision {
@@ -526,7 +537,7 @@ impl Writer {
                 Some(state) => state.clone(),
                 None => self.index.get(op.key()),
             };
-            let event = match resolve_op(op, current.as_ref(), revision + 1) {
+            let mut event = match resolve_op(op, current.as_ref(), revision + 1) {
                 Ok(event) => event,
                 Err(e) => {
                     answers.push((reply, Err(e)));
@@ -551,9 +562,12 @@ impl Writer {
                     event.kind == EventKind::Deleted,
                     to_i64(event.entry.create_revision),
                     to_i64(prev_revision),
-                    encoded,
+                    &encoded,
                 ])
             });
+            if event.kind != EventKind::Deleted {
+                event.entry.encoded = Some(std::sync::Arc::from(encoded));
+            }
             match inserted {
                 Ok(_) => {
                     revision = event.entry.mod_revision;

@@ -206,7 +206,7 @@ async fn watch_after_restart_reports_compacted_for_old_revisions_and_follows_new
             event.kind,
             event.entry.key.as_str(),
             event.entry.mod_revision,
-            event.prev.as_deref()
+            event.prev.as_ref().map(|p| &*p.value)
         ),
         (EventKind::Updated, "/cm/1", 4, Some(&json!({"i": 1})))
     );
