@@ -151,6 +151,24 @@ fn main() {
     let check = eval_health_script(&runtime, &script, Libraries::Restricted, &obj);
     println!("result: {check:?}");
 
+    // A fixed number of evaluations and nothing else, for instruction counting under
+    // `valgrind --tool=callgrind` (load-independent): run with two counts and subtract.
+    if let Some(count) = std::env::var("FERRY_HEALTH_BENCH_EVALS")
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+    {
+        for _ in 0..count {
+            let _ = black_box(eval_health_script(
+                &runtime,
+                &script,
+                Libraries::Restricted,
+                black_box(&obj),
+            ));
+        }
+        println!("ran {count} evaluations");
+        return;
+    }
+
     let (n, s) = measure(|| {
         let _ = black_box(eval_health_script(
             &runtime,

@@ -6,12 +6,14 @@
 //! * [`aggregate::aggregate`] and [`aggregate::resource_state`]: application health;
 //! * [`ResourceOverrides::from_config_map`]: `argocd-cm` parsing, with warnings;
 //! * [`LuaRuntime`], [`script::eval_health_script`], [`actions`]: the Lua engine;
-//! * [`suite`]: Argo CD-format test suites (`health_test.yaml`, `action_test.yaml`).
+//! * [`suite`]: Argo CD-format test suites (`health_test.yaml`, `action_test.yaml`);
+//! * [`conditions`]: `argocd-cm` warnings as Application conditions and events.
 
 pub mod actions;
 pub mod aggregate;
 pub mod assess;
 pub mod builtin;
+pub mod conditions;
 pub mod lua;
 pub mod script;
 pub mod settings;

@@ -3,7 +3,7 @@
 use mlua::Value as LuaValue;
 use serde_json::Value;
 
-use crate::lua::{Conversion, Libraries, LuaError, LuaRuntime};
+use crate::lua::{HealthMessage, HealthOutput, Libraries, LuaError, LuaRuntime};
 use crate::status::{HealthStatus, HealthStatusCode};
 
 /// Message Argo CD gives for a status string it does not know.
@@ -23,55 +23,34 @@ pub fn eval_health_script(
     libraries: Libraries,
     obj: &Value,
 ) -> Result<Option<HealthStatus>, LuaError> {
-    runtime.run(script, libraries, obj, None, Conversion::Lazy, |_, output| {
-        read_health(output)
-    })
-}
-
-fn read_health(output: LuaValue) -> Result<Option<HealthStatus>, LuaError> {
-    let table = match output {
-        LuaValue::Nil => return Ok(None),
-        LuaValue::Table(table) => table,
-        other => return Err(LuaError::NotATable(lua_type_name(&other))),
+    let (status, message) = match runtime.run_health(script, libraries, obj)? {
+        HealthOutput::NoHealth => return Ok(None),
+        HealthOutput::NotATable(kind) => return Err(LuaError::NotATable(static_type_name(&kind))),
+        HealthOutput::Table { status, message } => (status, message),
     };
-    let engine = |err: mlua::Error| LuaError::Engine(err.to_string());
-    let mut status: LuaValue = table.raw_get("status").map_err(engine)?;
-    let mut message: LuaValue = table.raw_get("message").map_err(engine)?;
-    let mut has_entries = !matches!(status, LuaValue::Nil) || !matches!(message, LuaValue::Nil);
-    if !has_entries || matches!(status, LuaValue::Nil) || matches!(message, LuaValue::Nil) {
-        let mut string_keys = false;
-        for pair in table.pairs::<LuaValue, LuaValue>() {
-            let (key, value) = pair.map_err(engine)?;
-            has_entries = true;
-            let LuaValue::String(key) = key else { continue };
-            string_keys = true;
-            let key = key.to_string_lossy();
-            if key.eq_ignore_ascii_case("status") && matches!(status, LuaValue::Nil) {
-                status = value;
-            } else if key.eq_ignore_ascii_case("message") && matches!(message, LuaValue::Nil) {
-                message = value;
-            }
-        }
-        // gopher-json encodes `{}` and pure lists as JSON arrays, which Argo CD reads as "no
-        // health".
-        if !has_entries || !string_keys {
-            return Ok(None);
-        }
-    }
-    let code = match &status {
-        LuaValue::String(text) => HealthStatusCode::parse(&text.to_string_lossy()),
-        _ => None,
-    };
-    let Some(code) = code else {
+    let Some(code) = status.as_deref().and_then(HealthStatusCode::parse) else {
         return Ok(Some(HealthStatus::unknown(INVALID_HEALTH_STATUS)));
     };
     let message = match message {
-        LuaValue::String(text) => text.to_string_lossy(),
-        LuaValue::Number(number) => format_number(number),
-        LuaValue::Integer(int) => int.to_string(),
-        _ => String::new(),
+        HealthMessage::Text(text) => text,
+        HealthMessage::Number(number) => format_number(number),
+        HealthMessage::Absent => String::new(),
     };
     Ok(Some(HealthStatus::new(code, message)))
+}
+
+/// The Lua type names `type()` returns, as static strings.
+fn static_type_name(name: &str) -> &'static str {
+    match name {
+        "nil" => "nil",
+        "boolean" => "boolean",
+        "number" => "number",
+        "string" => "string",
+        "function" => "function",
+        "thread" => "thread",
+        "table" => "table",
+        _ => "userdata",
+    }
 }
 
 /// Lua type names as gopher-lua prints them (numbers are always "number").
@@ -83,9 +62,5 @@ pub(crate) fn lua_type_name(value: &LuaValue) -> &'static str {
 }
 
 fn format_number(number: f64) -> String {
-    if number.fract() == 0.0 && number.abs() < 1e15 {
-        format!("{}", number as i64)
-    } else {
-        format!("{number}")
-    }
+    crate::lua::number::go_number_string(number)
 }

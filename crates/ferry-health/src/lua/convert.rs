@@ -9,6 +9,10 @@
 //! strings); integral numbers are written as integers; an empty table becomes `{}` or `[]` after
 //! the value at the same path in the original object, `{}` when there is none.
 
+use std::cell::RefCell;
+
+use super::number::TWO_POW_63;
+
 use mlua::{Lua, Table, Value as LuaValue};
 use serde_json::{Map, Number, Value};
 
@@ -89,8 +93,9 @@ fn number_to_json(number: f64) -> Result<Value, EncodeError> {
     if !number.is_finite() {
         return Err(EncodeError::NonFinite);
     }
-    // Integral values within the exactly-representable range are integers, as Go prints them.
-    if number.fract() == 0.0 && number.abs() < 9.007_199_254_740_992e15 {
+    // Integral values in the int64 range are integers: Go's encoding/json prints them as digits
+    // and Kubernetes reads them back as int64. (Every such double converts to i64 exactly.)
+    if number.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&number) {
         return Ok(Value::from(number as i64));
     }
     Number::from_f64(number)
@@ -166,32 +171,106 @@ fn table_to_json(table: &Table, original: Option<&Value>, depth: usize) -> Resul
     Ok(Value::Object(object))
 }
 
+/// What [`LazyObjects::fetch`] hands back to the sandbox's `__index`: a scalar or array value,
+/// a string (returned borrowed, so no Lua string handle is created on the Rust side), or the node
+/// id of an object for which Lua creates a new lazy table.
+pub(crate) type Fetched<'a> = (LuaValue, Option<&'a str>, Option<usize>);
+
+/// No value: the key is absent, `null`, or was already handed out.
+pub(crate) const NOTHING_FETCHED: Fetched<'static> = (LuaValue::Nil, None, None);
+
+/// [`Fetched`] plus the number the sandbox may use for the key from now on.
+pub(crate) type FetchedWithKey<'a> = (LuaValue, Option<&'a str>, Option<usize>, Option<usize>);
+
+pub(crate) fn with_key_id(fetched: Fetched<'_>, key_id: Option<usize>) -> FetchedWithKey<'_> {
+    (fetched.0, fetched.1, fetched.2, key_id)
+}
+
+/// One JSON object seen by a script, and where its per-field "already converted" flags start.
+struct LazyNode<'a> {
+    fields: &'a Map<String, Value>,
+    first_flag: usize,
+}
+
 /// Lazy conversion for health scripts: JSON objects become empty tables that fill themselves on
-/// first use, so a script pays only for the levels it touches.
+/// first use, field by field, so a script pays only for the fields it touches.
 ///
-/// A lazy table is created with room for its fields, carries the shared `lazy_meta` metatable and
-/// has an entry in the per-evaluation `pending` table mapping it to its JSON node id. The first
-/// read of a missing key, the first write, or `pairs`/`next` on it (the sandbox wraps both) calls
-/// [`LazyObjects::materialize`], which copies that one level: scalars as values, objects as new
-/// lazy tables, arrays as complete tables (so `#`, `ipairs` and `table.*` behave) whose object
-/// elements are lazy.
+/// A lazy table carries the shared `lazy_meta` metatable and has an entry in the `pending`
+/// table (the sandbox's, emptied after every evaluation) mapping it to its node id. Reading a
+/// missing key calls [`LazyObjects::fetch`], which converts that one field (objects as new lazy tables, arrays as complete tables — so `#`,
+/// `ipairs` and `table.*` behave — whose object elements are lazy); the sandbox caches it in the
+/// table. `pairs`/`next` on the table (the sandbox wraps both) or a write to a missing key calls
+/// [`LazyObjects::materialize`] first, which copies every field not handed out yet and ends the
+/// laziness. Each field is handed out at most once, so a field the script removed (`t.k = nil`)
+/// stays removed.
 pub(crate) struct LazyObjects<'a> {
-    nodes: std::cell::RefCell<Vec<&'a Value>>,
-    lazy_meta: Table,
-    pending: Table,
+    nodes: RefCell<Vec<LazyNode<'a>>>,
+    /// Per field of every node: already converted into its table.
+    fetched: RefCell<Vec<bool>>,
+    lazy_meta: &'a Table,
+    pending: &'a Table,
 }
 
 impl<'a> LazyObjects<'a> {
-    pub(crate) fn new(lazy_meta: Table, pending: Table) -> Self {
-        LazyObjects {
-            nodes: std::cell::RefCell::new(Vec::with_capacity(16)),
+    /// Lazy objects whose node 0 is `root`.
+    pub(crate) fn new(lazy_meta: &'a Table, pending: &'a Table, root: &'a Map<String, Value>) -> Self {
+        let objects = LazyObjects {
+            nodes: RefCell::new(Vec::with_capacity(16)),
+            fetched: RefCell::new(Vec::with_capacity(64)),
             lazy_meta,
             pending,
-        }
+        };
+        objects.register(root);
+        objects
+    }
+
+    fn register(&self, fields: &'a Map<String, Value>) -> usize {
+        let mut fetched = self.fetched.borrow_mut();
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(LazyNode {
+            fields,
+            first_flag: fetched.len(),
+        });
+        let flags = fetched.len() + fields.len();
+        fetched.resize(flags, false);
+        nodes.len() - 1
+    }
+
+    /// Converts field `key` of node `id`, once.
+    pub(crate) fn fetch(&self, lua: &Lua, id: usize, key: &[u8]) -> mlua::Result<Fetched<'a>> {
+        let value = {
+            let nodes = self.nodes.borrow();
+            let Some(node) = nodes.get(id) else {
+                return Err(mlua::Error::runtime("internal error: unknown lazy object"));
+            };
+            // Objects are small; a scan also yields the field's position for its flag.
+            let Some((index, value)) = node
+                .fields
+                .iter()
+                .enumerate()
+                .find_map(|(index, (name, value))| (name.as_bytes() == key).then_some((index, value)))
+            else {
+                return Ok(NOTHING_FETCHED);
+            };
+            let mut fetched = self.fetched.borrow_mut();
+            match fetched.get_mut(node.first_flag + index) {
+                Some(flag) if !*flag => *flag = true,
+                _ => return Ok(NOTHING_FETCHED),
+            }
+            value
+        };
+        Ok(match value {
+            Value::Null => NOTHING_FETCHED,
+            Value::String(text) => (LuaValue::Nil, Some(text.as_str()), None),
+            Value::Number(number) => (LuaValue::Number(number.as_f64().unwrap_or(f64::NAN)), None, None),
+            Value::Bool(flag) => (LuaValue::Boolean(*flag), None, None),
+            Value::Object(fields) => (LuaValue::Nil, None, Some(self.register(fields))),
+            Value::Array(_) => (self.convert(lua, value, 1)?, None, None),
+        })
     }
 
     /// The Lua value standing for `value` (a lazy table for objects).
-    pub(crate) fn convert(&self, lua: &Lua, value: &'a Value, depth: usize) -> mlua::Result<LuaValue> {
+    fn convert(&self, lua: &Lua, value: &'a Value, depth: usize) -> mlua::Result<LuaValue> {
         if depth > MAX_DEPTH {
             return Err(mlua::Error::runtime("object nested too deeply"));
         }
@@ -199,11 +278,7 @@ impl<'a> LazyObjects<'a> {
             Value::Object(fields) => {
                 let table = lua.create_table_with_capacity(0, fields.len())?;
                 table.set_metatable(Some(self.lazy_meta.clone()))?;
-                let id = {
-                    let mut nodes = self.nodes.borrow_mut();
-                    nodes.push(value);
-                    nodes.len() - 1
-                };
+                let id = self.register(fields);
                 self.pending.raw_set(&table, id)?;
                 LuaValue::Table(table)
             }
@@ -220,13 +295,20 @@ impl<'a> LazyObjects<'a> {
         })
     }
 
-    /// Copies one level of node `id` into `table`.
+    /// Copies every field of node `id` not handed out yet into `table`.
     pub(crate) fn materialize(&self, lua: &Lua, table: &Table, id: usize) -> mlua::Result<()> {
-        let node = self.nodes.borrow().get(id).copied();
-        let Some(Value::Object(fields)) = node else {
-            return Err(mlua::Error::runtime("internal error: unknown lazy object"));
+        let (fields, first_flag) = match self.nodes.borrow().get(id) {
+            Some(node) => (node.fields, node.first_flag),
+            None => return Err(mlua::Error::runtime("internal error: unknown lazy object")),
         };
-        for (key, item) in fields {
+        for (index, (key, item)) in fields.iter().enumerate() {
+            {
+                let mut fetched = self.fetched.borrow_mut();
+                match fetched.get_mut(first_flag + index) {
+                    Some(flag) if !*flag => *flag = true,
+                    _ => continue,
+                }
+            }
             match item {
                 Value::Null => {}
                 Value::String(text) => table.raw_set(key.as_str(), text.as_str())?,
@@ -236,5 +318,31 @@ impl<'a> LazyObjects<'a> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_encode_like_gopher_json_read_back_by_kubernetes() {
+        // (Lua number, JSON text Argo CD ends up with)
+        let cases: [(f64, &str); 9] = [
+            (3.0, "3"),
+            (-0.0, "0"),
+            (0.5, "0.5"),
+            (1e15, "1000000000000000"),
+            (9_007_199_254_740_994.0, "9007199254740994"),
+            (1e18, "1000000000000000000"),
+            (-TWO_POW_63, "-9223372036854775808"),
+            (1e21, "1e+21"),
+            (1.5e300, "1.5e+300"),
+        ];
+        for (number, expected) in cases {
+            let encoded = number_to_json(number).map(|value| value.to_string());
+            assert_eq!(encoded.as_deref(), Ok(expected), "{number:?}");
+        }
+        assert_eq!(number_to_json(f64::NAN), Err(EncodeError::NonFinite));
     }
 }

@@ -266,14 +266,56 @@ fn os_is_safe_and_require_os_works() {
 
 #[test]
 fn numbers_format_like_gopher_lua() {
-    let obj = json!({"spec": {"replicas": 3, "ratio": 0.5, "big": 1e15}});
-    assert_eq!(expr("obj.spec.replicas", &obj), "3");
-    assert_eq!(expr("obj.spec.ratio", &obj), "0.5");
-    assert_eq!(expr("obj.spec.replicas / 2", &obj), "1.5");
-    assert_eq!(expr("obj.spec.replicas * 2", &obj), "6");
-    assert_eq!(expr("obj.spec.big", &obj), "1e+15");
-    assert_eq!(expr("math.type", &obj), "nil");
-    assert_eq!(expr("type(obj.spec.replicas)", &obj), "number");
+    let obj = json!({"spec": {"replicas": 3, "ratio": 0.5, "big": 1e15, "huge": 1e21, "epochMicros": 1_764_500_000_000_000_i64}});
+    // (expression, what gopher-lua prints)
+    let cases = [
+        ("obj.spec.replicas", "3"),
+        ("obj.spec.ratio", "0.5"),
+        ("obj.spec.replicas / 2", "1.5"),
+        ("obj.spec.replicas * 2", "6"),
+        ("obj.spec.big", "1000000000000000"),
+        ("obj.spec.epochMicros", "1764500000000000"),
+        ("obj.spec.huge", "1e+21"),
+        ("2^53", "9007199254740992"),
+        ("-2^63", "-9223372036854775808"),
+        ("2^63", "9.223372036854776e+18"),
+        ("-0", "0"),
+        ("0.1 + 0.2", "0.30000000000000004"),
+        ("1234567.5", "1.2345675e+06"),
+        ("1/0", "+Inf"),
+        ("string.format('%s', obj.spec.big)", "1000000000000000"),
+        (
+            "('%s/%d/%5.1f'):format(1e15, 1e15, 2)",
+            "1000000000000000/1000000000000000/  2.0",
+        ),
+        ("string.format('%d', 1e21)", "-9223372036854775808"),
+        (
+            "string.format('100%% %s %s', 'x', 2^53)",
+            "100% x 9007199254740992",
+        ),
+        ("string.format('%s', {}) ~= nil", "true"),
+        ("tostring(nil) .. tostring(true)", "niltrue"),
+        ("math.type", "nil"),
+        ("type(obj.spec.replicas)", "number"),
+    ];
+    for (expression, expected) in cases {
+        assert_eq!(expr(expression, &obj), expected, "{expression}");
+    }
+    // A number as the message is formatted the same way.
+    let message = health("return {status = 'Healthy', message = 1e15}", &obj)
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.message, "1000000000000000");
+    // tostring keeps its argument check and __tostring.
+    let err = health("return tostring()", &obj).unwrap_err();
+    assert!(err.to_string().contains("bad argument #1 to 'tostring'"), "{err}");
+    let named = "return tostring(setmetatable({}, {__tostring = function() return 'named' end}))";
+    assert_eq!(expr(&format!("(function() {named} end)()"), &obj), "named");
+    // Known divergence: `..` uses LuaJIT's own conversion (%.14g) and cannot be hooked.
+    assert_eq!(
+        expr("'' .. obj.spec.replicas .. '/' .. 2^40", &obj),
+        "3/1099511627776"
+    );
 }
 
 #[test]
@@ -393,4 +435,62 @@ fn runtime_is_shareable_and_threads_evaluate_independently() {
     for worker in workers {
         worker.join().unwrap();
     }
+}
+
+#[test]
+fn lazy_fields_are_converted_once_and_stay_removed() {
+    let obj = json!({"spec": {"replicas": 3, "paused": false, "name": "n", "tags": ["a"]}});
+    // Read, remove, read again: the removed field does not come back from the JSON.
+    let script = "local s = obj.spec local before = s.replicas s.replicas = nil return {status='Healthy', message=tostring(before) .. '/' .. tostring(s.replicas) .. '/' .. tostring(s.paused) .. '/' .. s.name .. '/' .. #s.tags}";
+    assert_eq!(health(script, &obj).unwrap().unwrap().message, "3/nil/false/n/1");
+    // A field read first and then iterated appears exactly once; a changed value is kept.
+    let script = "local s = obj.spec s.name = 'changed' local n, seen = 0, '' for k, v in pairs(s) do n = n + 1 if k == 'name' then seen = v end end return {status='Healthy', message=n .. seen}";
+    assert_eq!(health(script, &obj).unwrap().unwrap().message, "4changed");
+    // Non-string keys on objects are nil, as in a converted table.
+    assert_eq!(expr("obj.spec[1]", &obj), "nil");
+    assert_eq!(expr("obj.spec[true]", &obj), "nil");
+}
+
+#[test]
+fn interned_keys_and_the_reused_pending_table_do_not_leak_between_evaluations() {
+    let script = "return {status = obj.metadata.state, message = tostring(obj.metadata['123']) .. tostring(obj.spec and obj.spec.x)}";
+    let first = json!({"metadata": {"state": "Healthy", "123": "a"}, "spec": {"x": 1}});
+    let second = json!({"metadata": {"state": "Degraded"}});
+    let third = json!({"metadata": {"state": "Progressing", "123": "c"}, "spec": {"y": 2}});
+    for _ in 0..3 {
+        let got = health(script, &first).unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.message.as_str()),
+            (HealthStatusCode::Healthy, "a1")
+        );
+        let got = health(script, &second).unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.message.as_str()),
+            (HealthStatusCode::Degraded, "nilnil")
+        );
+        let got = health(script, &third).unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.message.as_str()),
+            (HealthStatusCode::Progressing, "cnil")
+        );
+    }
+    // An evaluation that fails half-way leaves nothing behind for the next one.
+    let failing = "local s = obj.spec error('boom')";
+    assert!(health(failing, &first).is_err());
+    let got = health(script, &third).unwrap().unwrap();
+    assert_eq!(got.message, "cnil");
+    // A lazy table kept in a global of one evaluation is gone in the next one.
+    health("kept = obj.spec return nil", &first).unwrap();
+    assert_eq!(expr("kept", &first), "nil");
+}
+
+#[test]
+fn a_part_of_obj_can_be_the_result() {
+    let obj = json!({"status": {"health": {"status": "Degraded", "message": "from obj"}}});
+    let got = health("return obj.status.health", &obj).unwrap().unwrap();
+    assert_eq!(got, HealthStatus::new(HealthStatusCode::Degraded, "from obj"));
+    let got = health("local h = obj.status.health local s = h.status return h", &obj)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, HealthStatus::new(HealthStatusCode::Degraded, "from obj"));
 }
