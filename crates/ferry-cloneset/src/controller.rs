@@ -1,6 +1,13 @@
 //! The CloneSet reconciler: a kube-runtime [`Controller`] over CloneSets that owns Pods, PVCs and
-//! ControllerRevisions. Each round lists what the CloneSet owns straight from the API server, asks
-//! [`plan::plan`] what to do and applies the plan in the documented order (see the crate docs).
+//! ControllerRevisions. Each round reads what the CloneSet owns from watch caches (reflector stores fed
+//! by the same watches that trigger rounds), asks [`plan::plan`] what to do and applies the plan in the
+//! documented order (see the crate docs).
+//!
+//! A cache can trail the controller's own writes. The [`Expectations`] kept per CloneSet make a round
+//! wait until every pod/PVC it created or deleted, and every pod version it wrote, shows in the cache,
+//! so a stale cache never leads to a second create or delete. Writes of one step go out concurrently,
+//! at most [`MAX_CONCURRENT_WRITES`] at a time; creations in Kruise's slow-start batches (1, 2, 4, …),
+//! stopping at the first batch with a failure.
 //!
 //! It talks to the cluster only through the Kubernetes API, so it runs the same against Ferry's
 //! embedded API server and a real cluster.
@@ -17,9 +24,11 @@ use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -37,6 +46,12 @@ pub const CONTROLLER_NAME: &str = "cloneset-controller";
 const ERROR_REQUEUE: Duration = Duration::from_secs(2);
 /// Retry delay after an optimistic-concurrency conflict or a revision collision.
 const CONFLICT_REQUEUE: Duration = Duration::from_millis(200);
+/// Fallback re-check while waiting for the caches to show earlier writes (their watch events trigger a
+/// round sooner).
+const EXPECTATIONS_REQUEUE: Duration = Duration::from_millis(500);
+/// Bound on API writes in flight at once within one step of a round (creates of one slow-start batch,
+/// pod updates, deletes, events).
+pub const MAX_CONCURRENT_WRITES: usize = 32;
 
 /// Why a reconcile round failed (the round is retried after [`ERROR_REQUEUE`]).
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +82,12 @@ pub enum ReconcileError {
 struct Context {
     client: Client,
     recorder: Recorder,
-    /// Per CloneSet (`namespace/name`): writes sent but not yet seen in a listing.
+    /// Per CloneSet (`namespace/name`): writes sent but not yet seen in the caches.
     expectations: Mutex<HashMap<String, Expectations>>,
+    /// Watch caches of all pods, PVCs and ControllerRevisions (filtered by owner per round).
+    pods: Store<Pod>,
+    pvcs: Store<PersistentVolumeClaim>,
+    revisions: Store<ControllerRevision>,
 }
 
 /// A running CloneSet controller.
@@ -95,6 +114,38 @@ impl CloneSetController {
 
 /// Runs the controller until `shutdown` completes.
 pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let (pods, pod_writer) = reflector::store();
+    let (pvcs, pvc_writer) = reflector::store();
+    let (revisions, revision_writer) = reflector::store();
+    // One watch per kind feeds both the cache and the owner-triggered rounds. Cached objects drop
+    // managedFields: nothing here reads them, and they are most of what copying a pod costs per round.
+    let pod_stream = reflector::reflector(
+        pod_writer,
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+            .modify(|pod| pod.metadata.managed_fields = None),
+    )
+    .default_backoff()
+    .touched_objects();
+    let pvc_stream = reflector::reflector(
+        pvc_writer,
+        watcher(
+            Api::<PersistentVolumeClaim>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .modify(|claim| claim.metadata.managed_fields = None),
+    )
+    .default_backoff()
+    .touched_objects();
+    let revision_stream = reflector::reflector(
+        revision_writer,
+        watcher(
+            Api::<ControllerRevision>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .modify(|revision| revision.metadata.managed_fields = None),
+    )
+    .default_backoff()
+    .touched_objects();
     let context = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(
@@ -105,15 +156,15 @@ pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send + Syn
             },
         ),
         expectations: Mutex::new(HashMap::new()),
+        pods,
+        pvcs,
+        revisions,
     });
     let config = kube::runtime::Config::default().debounce(Duration::from_millis(20));
-    Controller::new(Api::<CloneSet>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .owns(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .owns(Api::<ControllerRevision>::all(client), watcher::Config::default())
+    Controller::new(Api::<CloneSet>::all(client), watcher::Config::default())
+        .owns_stream(pod_stream)
+        .owns_stream(pvc_stream)
+        .owns_stream(revision_stream)
         .with_config(config)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
@@ -170,10 +221,11 @@ fn revisions_of(cloneset: &CloneSet, uid: &str, listed: Vec<ControllerRevision>)
         .collect()
 }
 
-/// Settles the CloneSet's expectations against a fresh listing of its pods and PVCs.
+/// Settles the CloneSet's expectations against the cached pods and PVCs it controls.
 fn observe(expectations: &mut Expectations, pods: &[Pod], pvcs: &[PersistentVolumeClaim]) {
     let mut live: BTreeSet<String> = BTreeSet::new();
     let mut present: BTreeSet<String> = BTreeSet::new();
+    let mut uids: BTreeSet<String> = BTreeSet::new();
     let metas = pods
         .iter()
         .map(|p| &p.metadata)
@@ -182,12 +234,14 @@ fn observe(expectations: &mut Expectations, pods: &[Pod], pvcs: &[PersistentVolu
         let Some(name) = meta.name.clone() else { continue };
         if let (Some(uid), Some(version)) = (&meta.uid, &meta.resource_version) {
             expectations.observe_version(uid, version);
+            uids.insert(uid.clone());
         }
         if meta.deletion_timestamp.is_none() {
             live.insert(name.clone());
         }
         present.insert(name);
     }
+    expectations.retain_versions(&uids);
     let created: Vec<String> = expectations
         .pending_creations()
         .filter(|n| present.contains(*n))
@@ -211,6 +265,23 @@ fn random_seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_i128(Timestamp::now().as_nanosecond());
     hasher.finish()
+}
+
+/// Runs `tasks` with at most `limit` in flight; results in the order of `tasks`.
+async fn run_bounded<F: Future>(tasks: Vec<F>, limit: usize) -> Vec<F::Output> {
+    let total = tasks.len();
+    let mut waiting = tasks.into_iter().enumerate();
+    let mut running = futures::stream::FuturesUnordered::new();
+    let indexed = |(index, task): (usize, F)| async move { (index, task.await) };
+    running.extend(waiting.by_ref().take(limit.max(1)).map(indexed));
+    let mut done: Vec<Option<F::Output>> = (0..total).map(|_| None).collect();
+    while let Some((index, output)) = running.next().await {
+        if let Some(slot) = done.get_mut(index) {
+            *slot = Some(output);
+        }
+        running.extend(waiting.next().map(indexed));
+    }
+    done.into_iter().flatten().collect()
 }
 
 fn is_status(error: &kube::Error, code: u16) -> bool {
@@ -424,7 +495,8 @@ impl Round<'_> {
             });
             let api = self.pods();
             let params = PostParams::default();
-            let results = futures::future::join_all(batch.iter().map(|pod| api.create(&params, pod))).await;
+            let creates: Vec<_> = batch.iter().map(|pod| api.create(&params, pod)).collect();
+            let results = run_bounded(creates, MAX_CONCURRENT_WRITES).await;
             for (pod, result) in batch.iter().zip(results) {
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 if let Err(error) = result {
@@ -443,104 +515,122 @@ impl Round<'_> {
         Ok(not_created)
     }
 
-    /// Step 4: for each pod, conditions through `/status` first, then the object.
+    /// Step 4: for each pod, conditions through `/status` first, then the object; pods concurrently.
+    /// Returns whether a write hit a conflict (the round is retried soon).
     async fn apply_pod_writes(&self, plan: &Plan, pods: &[Pod]) -> Result<bool, ReconcileError> {
+        let by_name: HashMap<&str, &Pod> = pods
+            .iter()
+            .filter_map(|p| Some((p.metadata.name.as_deref()?, p)))
+            .collect();
+        let writes: Vec<_> = plan
+            .pod_writes
+            .iter()
+            .filter_map(|write| Some(self.write_pod(write, by_name.get(write.name.as_str())?)))
+            .collect();
+        let results = run_bounded(writes, MAX_CONCURRENT_WRITES).await;
         let mut conflicted = false;
-        for write in &plan.pod_writes {
-            let Some(original) = pods
-                .iter()
-                .find(|p| p.metadata.name.as_deref() == Some(&write.name))
-            else {
-                continue;
-            };
-            let uid = original.metadata.uid.clone().unwrap_or_default();
-            if write.status_changed {
-                // A full replace carries the listed resourceVersion, so a concurrent kubelet write is not lost.
-                let mut desired = write.pod.clone();
-                desired.metadata.resource_version = original.metadata.resource_version.clone();
-                match self
-                    .pods()
-                    .replace_status(&write.name, &PostParams::default(), &desired)
-                    .await
-                {
-                    Ok(written) => {
-                        let version = written.metadata.resource_version.unwrap_or_default();
-                        self.with_expectations(|e| e.expect_version(&uid, &version, Timestamp::now()));
-                    }
-                    Err(error) if is_status(&error, 409) || is_status(&error, 404) => {
-                        conflicted = true;
-                        continue;
-                    }
-                    Err(error) => {
-                        return Err(self.api_error(format!("writing status of Pod {}", write.name))(
-                            error,
-                        ));
-                    }
-                }
-            }
-            if write.object_changed {
-                let patch = write.object_patch(original);
-                match self
-                    .pods()
-                    .patch(&write.name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                {
-                    Ok(written) => {
-                        let version = written.metadata.resource_version.unwrap_or_default();
-                        self.with_expectations(|e| e.expect_version(&uid, &version, Timestamp::now()));
-                    }
-                    Err(error) if is_status(&error, 409) || is_status(&error, 404) => conflicted = true,
-                    Err(error) => return Err(self.api_error(format!("updating Pod {}", write.name))(error)),
-                }
-            }
+        for result in results {
+            conflicted |= result?;
         }
         Ok(conflicted)
     }
 
-    /// Step 5: deletions with a UID precondition, each with its instance's PVCs.
-    async fn apply_deletes(&self, plan: &Plan) -> Result<BTreeSet<String>, ReconcileError> {
-        let mut not_deleted = BTreeSet::new();
-        for deletion in &plan.pods_to_delete {
-            let params = DeleteParams {
-                preconditions: deletion.uid.clone().map(|uid| Preconditions {
-                    uid: Some(uid),
-                    resource_version: None,
-                }),
-                ..DeleteParams::background()
-            };
-            self.with_expectations(|e| e.expect_deletion(&deletion.name, Timestamp::now()));
-            match self.pods().delete(&deletion.name, &params).await {
-                Ok(_) => {}
-                Err(error) if is_status(&error, 404) || is_status(&error, 409) => {
-                    self.with_expectations(|e| e.forget(&deletion.name));
-                    not_deleted.insert(deletion.name.clone());
-                    continue;
+    /// One pod of step 4. Returns whether a write hit a conflict.
+    async fn write_pod(&self, write: &plan::PodWrite, original: &Pod) -> Result<bool, ReconcileError> {
+        let uid = original.metadata.uid.clone().unwrap_or_default();
+        if write.status_changed {
+            // A full replace carries the cached resourceVersion, so a concurrent kubelet write is not lost.
+            let mut desired = write.pod.clone();
+            desired.metadata.resource_version = original.metadata.resource_version.clone();
+            match self
+                .pods()
+                .replace_status(&write.name, &PostParams::default(), &desired)
+                .await
+            {
+                Ok(written) => {
+                    let version = written.metadata.resource_version.unwrap_or_default();
+                    self.with_expectations(|e| e.expect_version(&uid, &version, Timestamp::now()));
                 }
+                // The object update was planned against the same stale copy: skip it too.
+                Err(error) if is_status(&error, 409) || is_status(&error, 404) => return Ok(true),
                 Err(error) => {
-                    self.with_expectations(|e| e.forget(&deletion.name));
-                    return Err(self.api_error(format!("deleting Pod {}", deletion.name))(error));
+                    return Err(self.api_error(format!("writing status of Pod {}", write.name))(
+                        error,
+                    ));
                 }
             }
-            for claim in &deletion.pvcs {
-                self.delete_pvc(claim).await?;
+        }
+        if write.object_changed {
+            let patch = write.object_patch(original);
+            match self
+                .pods()
+                .patch(&write.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(written) => {
+                    let version = written.metadata.resource_version.unwrap_or_default();
+                    self.with_expectations(|e| e.expect_version(&uid, &version, Timestamp::now()));
+                }
+                Err(error) if is_status(&error, 409) || is_status(&error, 404) => return Ok(true),
+                Err(error) => return Err(self.api_error(format!("updating Pod {}", write.name))(error)),
             }
+        }
+        Ok(false)
+    }
+
+    /// Step 5: deletions with a UID precondition, each with its instance's PVCs; pods concurrently.
+    /// Returns the names of pods that were not deleted.
+    async fn apply_deletes(&self, plan: &Plan) -> Result<BTreeSet<String>, ReconcileError> {
+        let deletes: Vec<_> = plan.pods_to_delete.iter().map(|d| self.delete_pod(d)).collect();
+        let results = run_bounded(deletes, MAX_CONCURRENT_WRITES).await;
+        let mut not_deleted = BTreeSet::new();
+        for result in results {
+            not_deleted.extend(result?);
         }
         Ok(not_deleted)
     }
 
+    /// One pod of step 5: `Some(name)` when the pod was not deleted (gone already, or another uid).
+    async fn delete_pod(&self, deletion: &plan::PodDeletion) -> Result<Option<String>, ReconcileError> {
+        let params = DeleteParams {
+            preconditions: deletion.uid.clone().map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        self.with_expectations(|e| e.expect_deletion(&deletion.name, Timestamp::now()));
+        match self.pods().delete(&deletion.name, &params).await {
+            Ok(_) => {}
+            Err(error) if is_status(&error, 404) || is_status(&error, 409) => {
+                self.with_expectations(|e| e.forget(&deletion.name));
+                return Ok(Some(deletion.name.clone()));
+            }
+            Err(error) => {
+                self.with_expectations(|e| e.forget(&deletion.name));
+                return Err(self.api_error(format!("deleting Pod {}", deletion.name))(error));
+            }
+        }
+        for claim in &deletion.pvcs {
+            self.delete_pvc(claim).await?;
+        }
+        Ok(None)
+    }
+
     /// Step 6: events, status, podsToDelete truncation, history cleanup.
     async fn apply_tail(&self, plan: &Plan, skipped: &BTreeSet<String>) -> Result<bool, ReconcileError> {
-        for event in &plan.events {
-            // A planned create/delete that did not happen is not announced.
-            let about_skipped = skipped
-                .iter()
-                .any(|name| event.message.ends_with(&format!("pod {name}")));
+        // A planned create/delete that did not happen is not announced.
+        let announced = plan.events.iter().filter(|event| {
             let is_pod_action = event.reason == "SuccessfulCreate" || event.reason == "SuccessfulDelete";
-            if is_pod_action && about_skipped {
-                continue;
-            }
-            self.publish(event.type_, event.reason, &event.message).await;
-        }
+            !(is_pod_action
+                && skipped
+                    .iter()
+                    .any(|name| event.message.ends_with(&format!("pod {name}"))))
+        });
+        let publishes: Vec<_> = announced
+            .map(|event| self.publish(event.type_, event.reason, &event.message))
+            .collect();
+        run_bounded(publishes, MAX_CONCURRENT_WRITES).await;
         let mut conflicted = false;
         if plan.write_status {
             let mut updated = self.cloneset.clone();
@@ -603,35 +693,42 @@ async fn reconcile(cloneset: Arc<CloneSet>, ctx: Arc<Context>) -> Result<Action,
         return Ok(Action::await_change());
     };
 
-    // A fresh listing (not a watch cache) sees every write of earlier rounds.
-    let list = ListParams::default();
-    let pods: Vec<Pod> = round
-        .pods()
-        .list(&list)
-        .await
-        .map_err(round.api_error("listing pods".to_string()))?
-        .items
-        .into_iter()
-        .filter(|p| controlled_by(&p.metadata, &uid))
+    // The caches must have listed everything once before a round may count what exists.
+    for ready in [
+        ctx.pods.wait_until_ready().await,
+        ctx.pvcs.wait_until_ready().await,
+        ctx.revisions.wait_until_ready().await,
+    ] {
+        if ready.is_err() {
+            // A cache's writer is gone: the controller is shutting down.
+            return Ok(Action::await_change());
+        }
+    }
+    let namespace = round.namespace.clone();
+    let in_namespace = |meta: &ObjectMeta| meta.namespace.as_deref() == Some(namespace.as_str());
+    let pods: Vec<Pod> = ctx
+        .pods
+        .state()
+        .iter()
+        .filter(|p| in_namespace(&p.metadata) && controlled_by(&p.metadata, &uid))
+        .map(|p| Pod::clone(p))
         .collect();
-    let pvcs: Vec<PersistentVolumeClaim> = round
-        .pvcs()
-        .list(&list)
-        .await
-        .map_err(round.api_error("listing persistentvolumeclaims".to_string()))?
-        .items
-        .into_iter()
-        .filter(|c| controlled_by(&c.metadata, &uid))
+    let pvcs: Vec<PersistentVolumeClaim> = ctx
+        .pvcs
+        .state()
+        .iter()
+        .filter(|c| in_namespace(&c.metadata) && controlled_by(&c.metadata, &uid))
+        .map(|c| PersistentVolumeClaim::clone(c))
         .collect();
     let revisions = revisions_of(
         &cloneset,
         &uid,
-        round
-            .revisions()
-            .list(&list)
-            .await
-            .map_err(round.api_error("listing controllerrevisions".to_string()))?
-            .items,
+        ctx.revisions
+            .state()
+            .iter()
+            .filter(|r| in_namespace(&r.metadata))
+            .map(|r| ControllerRevision::clone(r))
+            .collect(),
     );
 
     let now = Timestamp::now();
@@ -641,7 +738,7 @@ async fn reconcile(cloneset: Arc<CloneSet>, ctx: Arc<Context>) -> Result<Action,
     });
     match readiness {
         Readiness::Ready => {}
-        Readiness::Wait(_) => return Ok(Action::requeue(Duration::from_millis(500))),
+        Readiness::Wait(_) => return Ok(Action::requeue(EXPECTATIONS_REQUEUE)),
         Readiness::TimedOut => {
             tracing::warn!(cloneset = %key, "expectations timed out; reconciling anyway");
             round.with_expectations(|e| *e = Expectations::default());
@@ -762,6 +859,50 @@ mod tests {
         };
         observe(&mut expectations, &[created, terminating], &[]);
         assert_eq!(expectations.readiness(now, 300), Readiness::Ready);
+    }
+
+    #[test]
+    fn a_stale_cache_holds_the_round_until_written_versions_show() {
+        let now = Timestamp::now();
+        let mut expectations = Expectations::default();
+        expectations.expect_version("uid-cs-a", "12", now);
+        let mut cached = Pod {
+            metadata: meta("cs-a", None, &[]),
+            ..Default::default()
+        };
+        cached.metadata.resource_version = Some("11".to_string());
+        // The cache still has the copy from before the write: wait.
+        observe(&mut expectations, std::slice::from_ref(&cached), &[]);
+        assert!(matches!(expectations.readiness(now, 300), Readiness::Wait(_)));
+        cached.metadata.resource_version = Some("12".to_string());
+        observe(&mut expectations, std::slice::from_ref(&cached), &[]);
+        assert_eq!(expectations.readiness(now, 300), Readiness::Ready);
+        // A pod deleted after the write leaves nothing to wait for.
+        expectations.expect_version("uid-cs-a", "20", now);
+        observe(&mut expectations, &[], &[]);
+        assert_eq!(expectations.readiness(now, 300), Readiness::Ready);
+    }
+
+    #[tokio::test]
+    async fn bounded_runs_keep_order_and_limit() {
+        let in_flight = std::sync::atomic::AtomicUsize::new(0);
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        let tasks: Vec<_> = (0..20u64)
+            .map(|i| {
+                let (in_flight, peak) = (&in_flight, &peak);
+                async move {
+                    let now = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    // Later tasks finish first, so completion order differs from task order.
+                    tokio::time::sleep(Duration::from_millis(20 - i)).await;
+                    in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    i * 10
+                }
+            })
+            .collect();
+        let results = run_bounded(tasks, 4).await;
+        assert_eq!(results, (0..20u64).map(|i| i * 10).collect::<Vec<_>>());
+        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 4);
     }
 
     #[test]

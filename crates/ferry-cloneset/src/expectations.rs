@@ -96,6 +96,13 @@ impl Expectations {
         self.settle();
     }
 
+    /// Drops version expectations of objects no longer in the cache (deleted after the write): there
+    /// is nothing left to observe, and waiting for them would stall every round until the timeout.
+    pub fn retain_versions(&mut self, present_uids: &BTreeSet<String>) {
+        self.versions.retain(|uid, _| present_uids.contains(uid));
+        self.settle();
+    }
+
     /// Names whose deletion was sent and not yet observed (the reconciler checks them against a listing).
     pub fn pending_deletions(&self) -> impl Iterator<Item = &str> {
         self.deletions.iter().map(String::as_str)
@@ -194,6 +201,11 @@ mod tests {
         assert_eq!(expectations.readiness(at(300), 300), Readiness::TimedOut);
         expectations.observe_version("uid-b", "43");
         assert_eq!(expectations.readiness(at(1), 300), Readiness::Ready);
+        expectations.expect_version("uid-d", "50", at(2));
+        expectations.retain_versions(&BTreeSet::from(["uid-d".to_string()]));
+        assert_eq!(expectations.readiness(at(3), 300), Readiness::Wait(299));
+        expectations.retain_versions(&BTreeSet::new());
+        assert_eq!(expectations.readiness(at(3), 300), Readiness::Ready);
         expectations.expect_creation("cs-c", at(5));
         expectations.forget("cs-c");
         assert_eq!(expectations.readiness(at(6), 300), Readiness::Ready);

@@ -2,12 +2,12 @@
 //! the Kubernetes API (kube-rs), so the same code runs against Ferry's embedded API server or a real one.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     sync::Arc,
     time::Duration,
 };
 
-use futures::StreamExt;
+use futures::{StreamExt, stream::FuturesUnordered};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::{
@@ -63,6 +63,8 @@ struct SimNode {
     host_ip: String,
     pod_cidr_index: usize,
     images: BTreeSet<String>,
+    /// Images being pulled → when the pull finishes (pods needing them wait for that one pull).
+    pulling: BTreeMap<String, Timestamp>,
     next_ip: u32,
 }
 
@@ -148,6 +150,7 @@ impl Kubelet {
                 host_ip: format!("172.18.0.{}", index + 2),
                 pod_cidr_index: index,
                 images: BTreeSet::new(),
+                pulling: BTreeMap::new(),
                 next_ip: 2,
             });
         }
@@ -242,6 +245,22 @@ fn key_of(pod: &Value) -> PodKey {
     )
 }
 
+/// Pod writes (bindings, status patches, final deletions) in flight at once. The loop keeps handling
+/// watch events and wake-ups while they run.
+const MAX_IN_FLIGHT: usize = 32;
+
+/// A finished write, reported back to the loop.
+struct WriteDone {
+    key: PodKey,
+    /// The pod as written (status patches), or nothing to keep (bindings, deletions).
+    result: Result<Option<Value>, kube::Error>,
+    /// For a binding: the resourceVersion of the copy that was bound locally, undone when the binding
+    /// fails and the copy is still that one.
+    bound_from: Option<Value>,
+}
+
+type WriteFuture = futures::future::BoxFuture<'static, WriteDone>;
+
 struct State {
     client: Client,
     cfg: KubeletConfig,
@@ -250,6 +269,15 @@ struct State {
     wakeups: BTreeMap<Timestamp, HashSet<PodKey>>,
     /// Pods that could not be scheduled; retried when capacity frees up.
     pending: HashSet<PodKey>,
+    /// Pods to look at, in arrival order (`queued` keeps them unique).
+    queue: VecDeque<PodKey>,
+    queued: HashSet<PodKey>,
+    /// Pods with a write in flight; a change to one is looked at when its write returns (`redo`).
+    busy: HashSet<PodKey>,
+    redo: HashSet<PodKey>,
+    in_flight: FuturesUnordered<WriteFuture>,
+    /// When an unscheduled pod was first seen: the scheduling delay counts from there.
+    first_seen: HashMap<PodKey, Timestamp>,
 }
 
 async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<Notify>) {
@@ -262,12 +290,19 @@ async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<
         pods: HashMap::new(),
         wakeups: BTreeMap::new(),
         pending: HashSet::new(),
+        queue: VecDeque::new(),
+        queued: HashSet::new(),
+        busy: HashSet::new(),
+        redo: HashSet::new(),
+        in_flight: FuturesUnordered::new(),
+        first_seen: HashMap::new(),
     };
     let nodes_api: Api<Node> = Api::all(client.clone());
     let mut node_events = watcher(nodes_api, watcher::Config::default()).boxed();
     let mut init_buffer: Option<HashMap<PodKey, Value>> = None;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {
+        state.drain();
         let next_wake = state.wakeups.keys().next().copied();
         let sleep = async {
             match next_wake {
@@ -279,9 +314,10 @@ async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<
                 None => std::future::pending().await,
             }
         };
-        let mut dirty: HashSet<PodKey> = HashSet::new();
+        let writing = !state.in_flight.is_empty();
         tokio::select! {
             _ = stop.notified() => return,
+            Some(done) = state.in_flight.next(), if writing => state.finish(done),
             Some(event) = node_events.next() => {
                 // Labels, taints and cordons change what fits where: refresh and retry pending pods.
                 if let Ok(watcher::Event::Apply(node) | watcher::Event::InitApply(node)) = event
@@ -290,7 +326,7 @@ async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<
                     let fresh = NodeInfo::from_node(&value);
                     if let Some(sim) = state.nodes.iter_mut().find(|n| n.info.name == fresh.name) {
                         sim.info = NodeInfo { requested: sim.info.requested, ..fresh };
-                        dirty.extend(state.pending.iter().cloned());
+                        state.enqueue_pending();
                     }
                 }
             }
@@ -306,7 +342,7 @@ async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<
                 let due: Vec<Timestamp> = state.wakeups.range(..=now).map(|(t, _)| *t).collect();
                 for t in due {
                     if let Some(keys) = state.wakeups.remove(&t) {
-                        dirty.extend(keys);
+                        keys.into_iter().for_each(|key| state.enqueue(key));
                     }
                 }
             }
@@ -319,41 +355,41 @@ async fn run(client: Client, cfg: KubeletConfig, nodes: Vec<SimNode>, stop: Arc<
                 Some(Ok(event)) => match event {
                     watcher::Event::Init => init_buffer = Some(HashMap::new()),
                     watcher::Event::InitApply(pod) => {
-                        if let (Some(buffer), Ok(value)) = (init_buffer.as_mut(), serde_json::to_value(&pod)) {
+                        if let (Some(buffer), Ok(value)) = (init_buffer.as_mut(), pod_value(pod)) {
                             buffer.insert(key_of(&value), value);
                         }
                     }
                     watcher::Event::InitDone => {
                         if let Some(buffer) = init_buffer.take() {
-                            dirty.extend(buffer.keys().cloned());
+                            let keys: Vec<PodKey> = buffer.keys().cloned().collect();
                             state.pods = buffer;
                             state.pending.clear();
+                            keys.into_iter().for_each(|key| state.enqueue(key));
                         }
                     }
                     watcher::Event::Apply(pod) => {
-                        if let Ok(value) = serde_json::to_value(&pod) {
+                        if let Ok(value) = pod_value(pod) {
                             let key = key_of(&value);
                             // A watch event can trail the copy we already hold from our own write's
                             // response; never let an older version replace a newer one.
                             let stale = state.pods.get(&key).is_some_and(|held| is_older(&value, held));
                             if !stale {
                                 state.pods.insert(key.clone(), value);
-                                dirty.insert(key);
+                                state.enqueue(key);
                             }
                         }
                     }
                     watcher::Event::Delete(pod) => {
                         if let Ok(value) = serde_json::to_value(&pod) {
-                            state.pods.remove(&key_of(&value));
+                            let key = key_of(&value);
+                            state.pods.remove(&key);
+                            state.first_seen.remove(&key);
                             // Freed capacity may let a pending pod fit.
-                            dirty.extend(state.pending.iter().cloned());
+                            state.enqueue_pending();
                         }
                     }
                 },
             },
-        }
-        for key in dirty {
-            state.process(&key).await;
         }
     }
 }
@@ -374,61 +410,155 @@ impl State {
                 continue;
             };
             if let Some(info) = infos.iter_mut().find(|i| i.name == node) {
-                let requests = schedule::pod_requests(pod);
-                info.requested.cpu_milli += requests.cpu_milli;
-                info.requested.memory += requests.memory;
-                info.requested.pods += 1;
+                add_requests(info, pod);
             }
         }
         infos
     }
 
-    async fn process(&mut self, key: &PodKey) {
-        let Some(pod) = self.pods.get(key).cloned() else {
-            return;
-        };
-        let result = match pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
-            None => self.schedule(key, &pod).await,
-            Some(node) => match self.node_index(node) {
-                Some(index) => self.report(key, &pod, index).await,
-                None => Ok(()), // Bound to a node that isn't ours.
-            },
-        };
-        if let Err(e) = result {
-            // Conflicts and races resolve on the next event; anything else is retried shortly.
-            tracing::debug!(namespace = %key.0, pod = %key.1, error = %e, "pod sync failed; will retry");
-            let retry = Timestamp::now() + jiff::SignedDuration::from_millis(500);
-            self.wakeups.entry(retry).or_default().insert(key.clone());
+    fn enqueue(&mut self, key: PodKey) {
+        if self.queued.insert(key.clone()) {
+            self.queue.push_back(key);
         }
     }
 
-    async fn schedule(&mut self, key: &PodKey, pod: &Value) -> Result<(), kube::Error> {
+    fn enqueue_pending(&mut self) {
+        let pending: Vec<PodKey> = self.pending.iter().cloned().collect();
+        pending.into_iter().for_each(|key| self.enqueue(key));
+    }
+
+    fn wake(&mut self, key: &PodKey, at: Timestamp) {
+        self.wakeups.entry(at).or_default().insert(key.clone());
+    }
+
+    /// Looks at queued pods while write slots are free, starting their writes.
+    fn drain(&mut self) {
+        // Node loads, computed once per drain and kept current as pods are bound.
+        let mut infos: Option<Vec<NodeInfo>> = None;
+        while self.in_flight.len() < MAX_IN_FLIGHT {
+            let Some(key) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued.remove(&key);
+            if self.busy.contains(&key) {
+                self.redo.insert(key);
+                continue;
+            }
+            if let Some(write) = self.process(&key, &mut infos) {
+                self.busy.insert(key);
+                self.in_flight.push(write);
+            }
+        }
+    }
+
+    /// A write returned: keep what it wrote, retry what failed, look again at what changed meanwhile.
+    fn finish(&mut self, done: WriteDone) {
+        let WriteDone {
+            key,
+            result,
+            bound_from,
+        } = done;
+        self.busy.remove(&key);
+        match result {
+            Ok(Some(written)) => {
+                let stale = self.pods.get(&key).is_some_and(|held| is_older(&written, held));
+                if !stale {
+                    self.pods.insert(key.clone(), written);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if let Some(version) = bound_from
+                    && let Some(pod) = self.pods.get_mut(&key)
+                    && pod["metadata"]["resourceVersion"] == version
+                {
+                    pod["spec"]["nodeName"] = Value::Null;
+                }
+                // Conflicts and races resolve on the next event; anything else is retried shortly.
+                tracing::debug!(namespace = %key.0, pod = %key.1, error = %e, "pod sync failed; will retry");
+                let retry = Timestamp::now() + jiff::SignedDuration::from_millis(500);
+                self.wake(&key, retry);
+            }
+        }
+        if self.redo.remove(&key) {
+            self.enqueue(key);
+        }
+    }
+
+    /// Decides what a pod needs now; returns the write to send, if any.
+    fn process(&mut self, key: &PodKey, infos: &mut Option<Vec<NodeInfo>>) -> Option<WriteFuture> {
+        let pod = self.pods.get(key)?.clone();
+        match pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+            None => self.schedule(key, &pod, infos),
+            Some(node) => match self.node_index(node) {
+                Some(index) => self.report(key, &pod, index),
+                None => None, // Bound to a node that isn't ours.
+            },
+        }
+    }
+
+    fn schedule(
+        &mut self,
+        key: &PodKey,
+        pod: &Value,
+        infos: &mut Option<Vec<NodeInfo>>,
+    ) -> Option<WriteFuture> {
         if !pod["metadata"]["deletionTimestamp"].is_null() {
-            return Ok(());
+            return None;
         }
         if pod["spec"]["schedulerName"]
             .as_str()
             .is_some_and(|s| s != "default-scheduler")
         {
-            return Ok(());
+            return None;
+        }
+        let now = Timestamp::now();
+        let seen = *self.first_seen.entry(key.clone()).or_insert(now);
+        let due = seen + self.cfg.sim.scaled(self.cfg.sim.schedule_seconds);
+        if now < due {
+            self.wake(key, due);
+            return None;
         }
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
-        match schedule::schedule(pod, &self.node_infos()) {
+        let loads = match infos {
+            Some(loads) => loads,
+            None => infos.insert(self.node_infos()),
+        };
+        match schedule::schedule(pod, loads) {
             Ok(node) => {
                 self.pending.remove(key);
+                self.first_seen.remove(key);
+                // Count the pod on its node for the rest of this drain, and locally until the watch
+                // brings the bound pod.
+                if let Some(info) = loads.iter_mut().find(|i| i.name == node) {
+                    add_requests(info, pod);
+                }
+                let bound_from = pod["metadata"]["resourceVersion"].clone();
+                if let Some(p) = self.pods.get_mut(key) {
+                    p["spec"]["nodeName"] = json!(node);
+                }
                 let binding = json!({
                     "apiVersion": "v1", "kind": "Binding",
                     "metadata": {"name": key.1, "namespace": key.0},
                     "target": {"apiVersion": "v1", "kind": "Node", "name": node}
                 });
-                let _: Value = api
-                    .create_subresource("binding", &key.1, &PostParams::default(), &binding)
-                    .await?;
-                // Reflect the binding locally so the next pod sees this node's load.
-                if let Some(p) = self.pods.get_mut(key) {
-                    p["spec"]["nodeName"] = json!(node);
-                }
-                Ok(())
+                let key = key.clone();
+                Some(Box::pin(async move {
+                    let result = api
+                        .create_subresource::<Value, Value>(
+                            "binding",
+                            &key.1,
+                            &PostParams::default(),
+                            &binding,
+                        )
+                        .await
+                        .map(|_| None);
+                    WriteDone {
+                        key,
+                        result,
+                        bound_from: Some(bound_from),
+                    }
+                }))
             }
             Err(unschedulable) => {
                 self.pending.insert(key.clone());
@@ -442,7 +572,7 @@ impl State {
                             && c["message"] == unschedulable.0
                     });
                 if already {
-                    return Ok(());
+                    return None;
                 }
                 let now = Timestamp::now()
                     .round(jiff::Unit::Second)
@@ -452,63 +582,106 @@ impl State {
                     "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                     "message": unschedulable.0, "lastProbeTime": null, "lastTransitionTime": now
                 }]}});
-                api.patch_status(&key.1, &manager(), &Patch::Merge(status))
-                    .await
-                    .map(|_| ())
+                Some(patch_status(api, key.clone(), status))
             }
         }
     }
 
-    async fn report(&mut self, key: &PodKey, pod: &Value, index: usize) -> Result<(), kube::Error> {
+    fn report(&mut self, key: &PodKey, pod: &Value, index: usize) -> Option<WriteFuture> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
+        let now = Timestamp::now();
+        let node = self.nodes.get_mut(index)?;
         let pod_ip = match pod["status"]["podIP"].as_str() {
             Some(ip) if !ip.is_empty() => ip.to_string(),
             _ => {
-                let node = &mut self.nodes[index];
                 let ip = format!("10.244.{}.{}", node.pod_cidr_index, node.next_ip);
                 node.next_ip = if node.next_ip >= 254 { 2 } else { node.next_ip + 1 };
                 ip
             }
         };
-        let node = &self.nodes[index];
+        // Pulls that have finished put their image in the node's cache.
+        let images = &mut node.images;
+        node.pulling.retain(|image, done| {
+            let finished = *done <= now;
+            if finished {
+                images.insert(image.clone());
+            }
+            !finished
+        });
         let view = NodeView {
             host_ip: &node.host_ip,
             pod_ip: &pod_ip,
             images: &node.images,
+            pulling: &node.pulling,
         };
-        let outcome = lifecycle::next_status(pod, view, &self.cfg.sim, Timestamp::now());
+        let outcome = lifecycle::next_status(pod, view, &self.cfg.sim, now);
         if outcome.finalize_deletion {
             let dp = DeleteParams {
                 grace_period_seconds: Some(0),
                 ..DeleteParams::default()
             };
-            return match api.delete(&key.1, &dp).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                Err(e) => Err(e),
-            };
+            let key = key.clone();
+            return Some(Box::pin(async move {
+                let result = match api.delete(&key.1, &dp).await {
+                    Ok(_) => Ok(None),
+                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+                    Err(e) => Err(e),
+                };
+                WriteDone {
+                    key,
+                    result,
+                    bound_from: None,
+                }
+            }));
         }
-        if !outcome.pulled.is_empty() {
-            self.nodes[index]
-                .images
-                .extend(outcome.pulled.iter().map(|i| image::normalize(i)));
+        node.images
+            .extend(outcome.pulled.iter().map(|i| image::normalize(i)));
+        for (image, done) in outcome.pulls_started {
+            node.pulling.entry(image).or_insert(done);
         }
         if let Some(at) = outcome.wake_at {
-            self.wakeups.entry(at).or_default().insert(key.clone());
+            self.wake(key, at);
         }
-        if pod["status"] != outcome.status {
-            // The status is computed from this copy of the pod (conditions owned by controllers, such as
-            // Kruise's InPlaceUpdateReady, included), so the write is conditional on it still being
-            // current: a stale copy gets 409 and the next watch event brings the fresh one.
-            let patch = json!({
-                "metadata": {"resourceVersion": pod["metadata"]["resourceVersion"]},
-                "status": outcome.status
-            });
-            let patched = api.patch_status(&key.1, &manager(), &Patch::Merge(patch)).await?;
-            if let Ok(value) = serde_json::to_value(&patched) {
-                self.pods.insert(key.clone(), value);
-            }
+        if pod["status"] == outcome.status {
+            return None;
         }
-        Ok(())
+        // The status is computed from this copy of the pod (conditions owned by controllers, such as
+        // Kruise's InPlaceUpdateReady, included), so the write is conditional on it still being
+        // current: a stale copy gets 409 and the next watch event brings the fresh one.
+        let patch = json!({
+            "metadata": {"resourceVersion": pod["metadata"]["resourceVersion"]},
+            "status": outcome.status
+        });
+        Some(patch_status(api, key.clone(), patch))
     }
+}
+
+/// A pod as the kubelet keeps it: JSON without managedFields (never read here, and the bulk of what
+/// copying a pod costs).
+fn pod_value(mut pod: Pod) -> Result<Value, serde_json::Error> {
+    pod.metadata.managed_fields = None;
+    serde_json::to_value(&pod)
+}
+
+/// Adds a pod's requests to a node's load.
+fn add_requests(info: &mut NodeInfo, pod: &Value) {
+    let requests = schedule::pod_requests(pod);
+    info.requested.cpu_milli += requests.cpu_milli;
+    info.requested.memory += requests.memory;
+    info.requested.pods += 1;
+}
+
+/// A status merge patch as the kubelet's field manager; reports the written pod.
+fn patch_status(api: Api<Pod>, key: PodKey, patch: Value) -> WriteFuture {
+    Box::pin(async move {
+        let result = api
+            .patch_status(&key.1, &manager(), &Patch::Merge(patch))
+            .await
+            .map(|written| pod_value(written).ok());
+        WriteDone {
+            key,
+            result,
+            bound_from: None,
+        }
+    })
 }

@@ -14,9 +14,12 @@
 //!    under ReCreate, each in a fresh cluster so neither profits from the other's node image cache, and
 //!    the ratio of their wall times.
 //!
-//! API requests: the API server exposes no request counter, so only this client's own requests (the
-//! create, the patch and the status polls) are counted. Requests made by the controller and the
-//! simulated kubelet inside `ferry up` are NOT measured.
+//! API requests are counted by the server: `apiserver_request_total` from `GET /metrics` (Prometheus
+//! text, kube-apiserver's metric and labels) is read before and after each phase and the difference is
+//! printed by verb. It covers every client of the cluster — the CloneSet controller, the simulated
+//! kubelet, the other built-in controllers, and this benchmark's own writes and status polls (one GET of
+//! the CloneSet every 100 ms, listed separately). The `/metrics` reads themselves are non-resource
+//! requests and left out.
 //!
 //! Run with `cargo bench -p ferry --bench cloneset`; it prints a table and exits by itself.
 
@@ -32,7 +35,7 @@ use anyhow::Context;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::{
     Api, Client,
-    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    api::{DynamicObject, GetParams, ListParams, Patch, PatchParams, PostParams},
     core::{ApiResource, GroupVersionKind},
 };
 use serde_json::{Value, json};
@@ -143,8 +146,112 @@ async fn try_client(kubeconfig: &Path, nodes: usize) -> anyhow::Result<Option<Cl
     Ok((ready >= nodes).then_some(client))
 }
 
+/// `apiserver_request_total` by (verb, resource, subresource, code), resource requests only.
+#[derive(Debug, Clone, Default)]
+struct ServerCounts(BTreeMap<(String, String, String, String), u64>);
+
+impl ServerCounts {
+    /// Reads the server's counter from `GET /metrics`.
+    async fn read(client: &Client) -> anyhow::Result<ServerCounts> {
+        let request = kube::core::Request::new("")
+            .get("metrics", &GetParams::default())
+            .context("building the /metrics request")?;
+        let text = client.request_text(request).await.context("reading /metrics")?;
+        Ok(ServerCounts::parse(&text))
+    }
+
+    /// Parses the Prometheus text format lines of `apiserver_request_total`.
+    fn parse(text: &str) -> ServerCounts {
+        let mut counts = BTreeMap::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+                continue;
+            };
+            let Some((labels, value)) = rest.rsplit_once("} ") else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<u64>() else {
+                continue;
+            };
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            if label("resource").is_empty() {
+                continue;
+            }
+            counts.insert(
+                (
+                    label("verb"),
+                    label("resource"),
+                    label("subresource"),
+                    label("code"),
+                ),
+                value,
+            );
+        }
+        ServerCounts(counts)
+    }
+
+    /// What happened between `before` and `self`.
+    fn since(&self, before: &ServerCounts) -> ServerCounts {
+        ServerCounts(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), v.saturating_sub(before.0.get(k).copied().unwrap_or(0))))
+                .filter(|(_, v)| *v > 0)
+                .collect(),
+        )
+    }
+
+    fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Requests per verb, most first.
+    fn by_verb(&self) -> Vec<(String, u64)> {
+        let mut verbs: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((verb, ..), n) in &self.0 {
+            *verbs.entry(verb).or_insert(0) += n;
+        }
+        let mut list: Vec<(String, u64)> = verbs.into_iter().map(|(v, n)| (v.to_string(), n)).collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        list
+    }
+
+    /// Requests per `verb resource[/subresource]`, most first.
+    fn by_resource(&self) -> Vec<(String, u64)> {
+        let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+        for ((verb, resource, subresource, _), n) in &self.0 {
+            let name = if subresource.is_empty() {
+                format!("{verb} {resource}")
+            } else {
+                format!("{verb} {resource}/{subresource}")
+            };
+            *kinds.entry(name).or_insert(0) += n;
+        }
+        let mut list: Vec<(String, u64)> = kinds.into_iter().collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        list
+    }
+
+    /// Responses with code 409 (optimistic-concurrency conflicts, already-exists).
+    fn conflicts(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|((_, _, _, code), _)| code == "409")
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 /// The benchmark's view of one CloneSet, counting every request it sends.
 struct Driver {
+    client: Client,
     clonesets: Api<DynamicObject>,
     pods: Api<Pod>,
     name: String,
@@ -155,7 +262,10 @@ struct Driver {
 struct PhaseResult {
     elapsed: Duration,
     finished: bool,
+    /// The benchmark's own requests (its writes and status polls).
     requests: u64,
+    /// Every request the server answered during the phase (the benchmark's included).
+    server: ServerCounts,
     note: String,
 }
 
@@ -164,6 +274,7 @@ impl Driver {
         let gvk = GroupVersionKind::gvk("apps.kruise.io", "v1alpha1", "CloneSet");
         let resource = ApiResource::from_gvk_with_plural(&gvk, "clonesets");
         Driver {
+            client: client.clone(),
             clonesets: Api::namespaced_with(client.clone(), NAMESPACE, &resource),
             pods: Api::namespaced(client, NAMESPACE),
             name: name.to_string(),
@@ -283,15 +394,18 @@ impl Driver {
 /// Creates the CloneSet and times it until every replica is ready.
 async fn timed_create(driver: &mut Driver, replicas: u32, strategy: &str) -> anyhow::Result<PhaseResult> {
     let before = driver.requests;
+    let server_before = ServerCounts::read(&driver.client).await?;
     let started = Instant::now();
     driver.create(replicas, strategy).await?;
     let (elapsed, finished) = driver
         .wait_all_updated_ready(i64::from(replicas), started)
         .await?;
+    let server = ServerCounts::read(&driver.client).await?.since(&server_before);
     Ok(PhaseResult {
         elapsed,
         finished,
         requests: driver.requests - before,
+        server,
         note: String::new(),
     })
 }
@@ -300,17 +414,20 @@ async fn timed_create(driver: &mut Driver, replicas: u32, strategy: &str) -> any
 async fn timed_rollout(driver: &mut Driver, replicas: u32) -> anyhow::Result<PhaseResult> {
     let uids = driver.pod_uids().await?;
     let before = driver.requests;
+    let server_before = ServerCounts::read(&driver.client).await?;
     let started = Instant::now();
     driver.set_image(NEW_IMAGE).await?;
     let (elapsed, finished) = driver
         .wait_all_updated_ready(i64::from(replicas), started)
         .await?;
+    let server = ServerCounts::read(&driver.client).await?.since(&server_before);
     let requests = driver.requests - before;
     let in_place = driver.in_place_count(&uids, NEW_IMAGE).await?;
     Ok(PhaseResult {
         elapsed,
         finished,
         requests,
+        server,
         note: format!("{in_place}/{replicas} pods same uid, restartCount 1, new image"),
     })
 }
@@ -359,21 +476,54 @@ async fn realistic_rollout(strategy: &str) -> anyhow::Result<(PhaseResult, Optio
 
 fn print_row(label: &str, result: &PhaseResult) {
     println!(
-        "{label:<62} {:>26} {:>9}  {}",
+        "{label:<62} {:>26} {:>8} {:>8} {:>6}  {}",
         describe(result),
+        result.server.total(),
         result.requests,
+        result.server.conflicts(),
         result.note
     );
+    let verbs: Vec<String> = result
+        .server
+        .by_verb()
+        .iter()
+        .map(|(verb, n)| format!("{verb} {n}"))
+        .collect();
+    println!("    by verb: {}", verbs.join(", "));
+    let kinds: Vec<String> = result
+        .server
+        .by_resource()
+        .iter()
+        .take(8)
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect();
+    println!("    top: {}", kinds.join(", "));
+}
+
+/// `date` and the 1/5/15-minute load averages, to judge how loaded the (shared) machine was.
+fn machine_note() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_string());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("unix time {now}, load average {load}")
 }
 
 async fn run() -> anyhow::Result<()> {
-    println!("ferry CloneSet benchmark (client-side request counts only; server-side counts not measured)");
+    println!("ferry CloneSet benchmark; start: {}", machine_note());
     let scale = scale_phases().await?;
     let in_place = realistic_rollout("InPlaceIfPossible").await?;
     let recreate = realistic_rollout("ReCreate").await?;
 
+    println!("end: {}", machine_note());
     println!();
-    println!("{:<62} {:>26} {:>9}  note", "phase", "wall time", "requests");
+    println!(
+        "{:<62} {:>26} {:>8} {:>8} {:>6}  note",
+        "phase", "wall time", "server", "bench", "409s"
+    );
     for (label, result) in &scale {
         print_row(label, result);
     }
