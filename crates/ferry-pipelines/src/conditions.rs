@@ -50,6 +50,13 @@ pub mod task_run {
     pub const RESULT_TOO_LARGE: &str = "TaskRunResultLargerThanAllowedLimit";
     pub const CREATE_CONTAINER_CONFIG_ERROR: &str = "CreateContainerConfigError";
     pub const FAILURE_IGNORED: &str = "FailureIgnored";
+    pub const IMAGE_PULL_FAILED: &str = "TaskRunImagePullFailed";
+    pub const PULL_IMAGE_FAILED: &str = "PullImageFailed";
+    pub const EXCEEDED_NODE_RESOURCES: &str = "ExceededNodeResources";
+    pub const INIT_CONTAINER_FAILED: &str = "InitContainerFailed";
+    pub const INIT_CONTAINER_OOM: &str = "InitContainerOOM";
+    pub const POD_EVICTED: &str = "PodEvicted";
+    pub const POD_CREATION_FAILED: &str = "PodCreationFailed";
     pub const RUNNING_MESSAGE: &str = "Not all Steps in the Task have finished executing";
     pub const SUCCEEDED_MESSAGE: &str = "All Steps have completed executing";
 }

@@ -9,8 +9,9 @@
 //!   (`spec.status: TaskRunCancelled`) and writes the status when it changed. A change of
 //!   a child TaskRun triggers its PipelineRun; timeouts come back as requeues.
 //! - A TaskRun round starts an attempt runner on a background task (one per TaskRun uid);
-//!   the runner resolves `taskRef`, prepares, runs the steps in the sandbox, and writes the
-//!   Running and the final status (with retries). `spec.status: TaskRunCancelled` stops a
+//!   the runner resolves `taskRef`, prepares, runs the steps — in the local sandbox, or as a
+//!   Pod with [`ExecutorKind::Pod`] (created, watched and deleted on cancel/timeout through
+//!   the API) — and writes the Running and the final status (with retries). `spec.status: TaskRunCancelled` stops a
 //!   running attempt through its cancel channel.
 //!
 //! Objects are read through the v1 endpoint and parsed in the version they were created
@@ -20,6 +21,7 @@
 
 mod objects;
 mod pipelinerun;
+mod pod;
 mod taskrun;
 pub mod tools;
 pub mod versions;
@@ -40,6 +42,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::executor::local::{LocalExecutor, LocalExecutorConfig};
+use crate::executor::pod::PodConfig;
 use crate::taskrun::EngineConfig;
 pub use objects::ApiObjects;
 use versions::{TektonKind, api_resource};
@@ -63,13 +66,31 @@ pub enum ControllerError {
     },
 }
 
+/// Where a TaskRun's steps run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// Sandboxed processes on this machine (the embedded default; no container engine).
+    #[default]
+    Local,
+    /// A Pod per TaskRun, laid out as Tekton does, run by the cluster's kubelets (the mode
+    /// for real clusters; on the embedded cluster the simulated kubelet runs it).
+    Pod,
+}
+
+/// Environment variable naming the image with Ferry's binary for the Pod executor.
+pub const ENTRYPOINT_IMAGE_ENV: &str = "FERRY_ENTRYPOINT_IMAGE";
+
 /// Settings of the run controller.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {
     /// Engine settings (default timeout, result size, concurrency cap).
     pub engine: EngineConfig,
+    /// Which executor runs TaskRuns.
+    pub executor_kind: ExecutorKind,
     /// The local executor's directories, tools and kubeconfig.
     pub executor: LocalExecutorConfig,
+    /// The Pod executor's image and release.
+    pub pod: PodConfig,
 }
 
 impl ControllerConfig {
@@ -95,9 +116,15 @@ impl ControllerConfig {
             })
             .unwrap_or_default();
         executor.tools = tools::with_overrides(defaults, overrides);
+        let mut pod = PodConfig::default();
+        if let Some(image) = std::env::var(ENTRYPOINT_IMAGE_ENV).ok().filter(|i| !i.is_empty()) {
+            pod.entrypoint_image = image;
+        }
         ControllerConfig {
             engine: EngineConfig::default(),
+            executor_kind: ExecutorKind::Local,
             executor,
+            pod,
         }
     }
 }
@@ -106,7 +133,9 @@ impl ControllerConfig {
 struct Context {
     client: Client,
     engine: EngineConfig,
+    executor_kind: ExecutorKind,
     executor: LocalExecutor<ApiObjects>,
+    pod: PodConfig,
     /// TaskRuns this controller started, by uid.
     running: Mutex<HashMap<String, taskrun::Attempt>>,
     /// The attempt runners, aborted on shutdown.
@@ -140,7 +169,9 @@ impl PipelinesController {
         let context = Arc::new(Context {
             client: client.clone(),
             engine: config.engine,
+            executor_kind: config.executor_kind,
             executor: LocalExecutor::new(config.executor, ApiObjects { client }),
+            pod: config.pod,
             running: Mutex::new(HashMap::new()),
             runners: Mutex::new(JoinSet::new()),
         });

@@ -93,6 +93,8 @@ pub struct ClusterOptions {
     pub data_dir: std::path::PathBuf,
     /// The embedded cluster's kubeconfig, given to pipeline steps as `KUBECONFIG`.
     pub kubeconfig: std::path::PathBuf,
+    /// Where pipeline steps run (`--pipelines-executor`).
+    pub pipelines_executor: ferry_pipelines::controller::ExecutorKind,
 }
 
 /// The mutating and validating admission plug-ins, in the order they run.
@@ -125,6 +127,8 @@ pub struct Controllers {
     pipelines: ferry_pipelines::controller::PipelinesController,
     /// Deployment, ReplicaSet, Job and Endpoints controllers: a stop signal and their task.
     workloads: (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>),
+    /// Reports unusable `argocd-cm` customizations (events and Application conditions).
+    argocd_settings: crate::argocd_settings::SettingsWatcher,
 }
 
 impl Controllers {
@@ -150,18 +154,24 @@ impl Controllers {
         pipelines_config.executor.init_program = std::env::current_exe()
             .ok()
             .map(|exe| vec![exe.to_string_lossy().into_owned(), "sandbox-init".to_string()]);
+        pipelines_config.executor_kind = options.pipelines_executor;
         let pipelines =
             ferry_pipelines::controller::PipelinesController::start(client.clone(), pipelines_config);
         let (stop_workloads, stopped) = tokio::sync::oneshot::channel::<()>();
         let workloads = tokio::spawn(ferry_workloads::run_all(client.clone(), async move {
             let _ = stopped.await;
         }));
+        let argocd_settings = crate::argocd_settings::SettingsWatcher::start(
+            client.clone(),
+            crate::argocd_settings::ARGOCD_NAMESPACE,
+        );
         let cloneset = ferry_cloneset::controller::CloneSetController::start(client);
         Ok(Controllers {
             kubelet,
             cloneset,
             pipelines,
             workloads: (stop_workloads, workloads),
+            argocd_settings,
         })
     }
 
@@ -169,6 +179,7 @@ impl Controllers {
         let (stop_workloads, workloads) = self.workloads;
         let _ = stop_workloads.send(());
         let _ = workloads.await;
+        self.argocd_settings.shutdown().await;
         self.pipelines.shutdown().await;
         self.cloneset.shutdown().await;
         self.kubelet.shutdown().await;

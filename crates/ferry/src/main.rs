@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod argocd_settings;
 mod cluster;
 mod cmd;
 
@@ -42,6 +43,13 @@ enum Command {
     /// Tekton TaskRuns, like `tkn taskrun`.
     #[command(visible_alias = "tr")]
     Taskrun(cmd::tkn::TaskRunArgs),
+    /// Internal: the Pod executor's step wrapper (Tekton's entrypoint flags; `init`,
+    /// `place-scripts`). Installed in a Pod as `/tekton/bin/entrypoint`.
+    #[command(hide = true)]
+    Entrypoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Internal: set up a pipeline step's sandbox inside its namespaces, then exec the step.
     #[command(hide = true)]
     SandboxInit {
@@ -65,6 +73,9 @@ fn main() -> ExitCode {
     if invoked_as().as_deref() == Some("argocd") {
         return cmd::argocd::run(std::env::args_os());
     }
+    if invoked_as().as_deref() == Some("entrypoint") {
+        return cmd::entrypoint::run(std::env::args().skip(1).collect());
+    }
     if invoked_as().as_deref() == Some("tkn") {
         return cmd::tkn::run_as_tkn(std::env::args_os());
     }
@@ -79,6 +90,7 @@ fn main() -> ExitCode {
         Command::Pipelinerun(args) => cmd::tkn::run(cmd::tkn::TknCommand::Pipelinerun(args)),
         Command::Task(args) => cmd::tkn::run(cmd::tkn::TknCommand::Task(args)),
         Command::Taskrun(args) => cmd::tkn::run(cmd::tkn::TknCommand::Taskrun(args)),
+        Command::Entrypoint { args } => return cmd::entrypoint::run(args),
         Command::SandboxInit { args } => match ferry_pipelines::executor::init::sandbox_init(&args) {
             Ok(never) => match never {},
             Err(message) => {

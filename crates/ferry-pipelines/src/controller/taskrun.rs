@@ -13,9 +13,10 @@ use tokio::sync::watch;
 
 use super::objects::{get_tekton, is_not_found, patch_status, tekton_value};
 use super::versions::TektonKind;
-use super::{Context, ControllerError, key_of};
+use super::{Context, ControllerError, ExecutorKind, key_of};
 use crate::conditions::task_run as reason;
 use crate::executor::local::RunControl;
+use crate::executor::pod_status::overlay_containers;
 use crate::local_run::{Catalog, resolve_task};
 use crate::taskrun::{self, TaskRunFailure};
 
@@ -137,16 +138,51 @@ async fn run_attempts(
         if !write_status(context, &run, version).await {
             return;
         }
-        let control = RunControl {
-            cancel: cancel.clone(),
-            logs: None,
+        let (outcome, pod) = match context.executor_kind {
+            ExecutorKind::Local => {
+                let control = RunControl {
+                    cancel: cancel.clone(),
+                    logs: None,
+                };
+                (context.executor.run(&run, &prepared, control).await, None)
+            }
+            ExecutorKind::Pod => {
+                super::pod::run_attempt(context, &run, version, &prepared, cancel.clone()).await
+            }
         };
-        let outcome = context.executor.run(&run, &prepared, control).await;
-        let attempt = taskrun::finish_attempt(&run, &prepared, &outcome, &context.engine, Timestamp::now());
+        if outcome.cancelled {
+            // The cancelling update may carry a `statusMessage` the runner's copy predates.
+            refresh_status_message(context, &mut run).await;
+        }
+        let mut attempt =
+            taskrun::finish_attempt(&run, &prepared, &outcome, &context.engine, Timestamp::now());
+        if let Some((pod_name, containers)) = &pod {
+            // A retried attempt is archived in retriesStatus: the Pod belongs there.
+            let target = if attempt.retry {
+                attempt.status.retries_status.last_mut()
+            } else {
+                Some(&mut attempt.status)
+            };
+            if let Some(status) = target {
+                overlay_containers(status, pod_name, containers);
+            }
+        }
         run.status = Some(attempt.status);
         if !write_status(context, &run, version).await || !attempt.retry {
             return;
         }
+    }
+}
+
+/// Copies `spec.statusMessage` from the stored TaskRun (best effort: on errors the copy
+/// keeps the one it had).
+async fn refresh_status_message(context: &Context, run: &mut TaskRun) {
+    let namespace = run.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = run.metadata.name.clone().unwrap_or_default();
+    if let Ok(Some((value, _))) = get_tekton(&context.client, TektonKind::TaskRun, &namespace, &name).await
+        && let Ok((stored, _)) = parse_task_run(value)
+    {
+        run.spec.status_message = stored.spec.status_message;
     }
 }
 
@@ -215,7 +251,7 @@ where
 
 /// Writes the TaskRun's status in the version it was created in. Returns `false` when the
 /// TaskRun is gone or the write kept failing (the runner then stops).
-async fn write_status(context: &Context, run: &TaskRun, version: ApiVersion) -> bool {
+pub(super) async fn write_status(context: &Context, run: &TaskRun, version: ApiVersion) -> bool {
     let namespace = run.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let name = run.metadata.name.clone().unwrap_or_default();
     let status = render_task_run(run, version)

@@ -1,8 +1,11 @@
 //! Executors run a prepared TaskRun's steps. [`local`] runs them as sandboxed host
-//! processes (the embedded default); the Pod executor for real clusters comes later.
+//! processes (the embedded default); [`pod`] builds the Pod a TaskRun runs as on a cluster
+//! and [`pod_status`] reads its status back.
 
 pub mod init;
 pub mod local;
+pub mod pod;
+pub mod pod_status;
 pub mod sandbox;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! Subcommands of the `ferry` binary.
 
 pub mod argocd;
+pub mod entrypoint;
 pub mod health;
 pub mod template;
 pub mod tkn;

@@ -15,6 +15,27 @@ pub struct Args {
     /// Multiplier on simulated delays (image pulls, container starts, probes): 0 = instant, 1 = realistic.
     #[arg(long, default_value_t = 1.0)]
     pub sim_speed: f64,
+    /// Where pipeline steps run: `local` (sandboxed processes on this machine, the embedded
+    /// default) or `pod` (a Pod per TaskRun as Tekton lays it out: the mode for real clusters;
+    /// here the simulated kubelet runs the Pods).
+    #[arg(long, visible_alias = "executor", value_enum, default_value_t = PipelinesExecutor::Local)]
+    pub pipelines_executor: PipelinesExecutor,
+}
+
+/// `--pipelines-executor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PipelinesExecutor {
+    Local,
+    Pod,
+}
+
+impl From<PipelinesExecutor> for ferry_pipelines::controller::ExecutorKind {
+    fn from(value: PipelinesExecutor) -> Self {
+        match value {
+            PipelinesExecutor::Local => ferry_pipelines::controller::ExecutorKind::Local,
+            PipelinesExecutor::Pod => ferry_pipelines::controller::ExecutorKind::Pod,
+        }
+    }
 }
 
 /// Arguments of `ferry apiserver`.
@@ -39,6 +60,10 @@ pub struct ApiserverArgs {
 pub struct KubeconfigArgs {
     #[arg(long, default_value = ".ferry", env = "FERRY_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Print a kubeconfig that authenticates with the admin client certificate instead of the token
+    /// (the default kubeconfig also offers it as the context `ferry-admin-cert`).
+    #[arg(long)]
+    pub client_cert: bool,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -49,7 +74,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Starts the API server on the embedded SQLite store and waits for Ctrl-C.
-async fn serve(args: ApiserverArgs, what: &str, cluster: Option<(usize, f64)>) -> anyhow::Result<()> {
+async fn serve(
+    args: ApiserverArgs,
+    what: &str,
+    cluster: Option<(usize, f64, PipelinesExecutor)>,
+) -> anyhow::Result<()> {
     let listen: SocketAddr = args
         .listen
         .parse()
@@ -71,11 +100,12 @@ async fn serve(args: ApiserverArgs, what: &str, cluster: Option<(usize, f64)>) -
         .await
         .context("starting the API server")?;
     let controllers = match cluster {
-        Some((nodes, sim_speed)) => {
+        Some((nodes, sim_speed, pipelines_executor)) => {
             let client = crate::cluster::client(&running.kubeconfig).await?;
             let options = crate::cluster::ClusterOptions {
                 nodes,
                 sim_speed,
+                pipelines_executor: pipelines_executor.into(),
                 data_dir: args.data_dir.clone(),
                 kubeconfig: running.kubeconfig.clone(),
             };
@@ -103,7 +133,7 @@ pub fn run_up(args: Args) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(serve(
         args.server,
         "Ferry (embedded cluster)",
-        Some((args.nodes, args.sim_speed)),
+        Some((args.nodes, args.sim_speed, args.pipelines_executor)),
     ))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -114,7 +144,11 @@ pub fn run_apiserver(args: ApiserverArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run_kubeconfig(args: KubeconfigArgs) -> anyhow::Result<ExitCode> {
-    let path = args.data_dir.join("kubeconfig");
+    let path = if args.client_cert {
+        args.data_dir.join(ferry_apiserver::tls::CERT_KUBECONFIG)
+    } else {
+        args.data_dir.join("kubeconfig")
+    };
     let text = std::fs::read_to_string(&path).map_err(|e| {
         anyhow::anyhow!(
             "reading {}: {e} (has `ferry up` run with this --data-dir?)",
