@@ -74,7 +74,11 @@ fn main() -> ExitCode {
         return cmd::argocd::run(std::env::args_os());
     }
     if invoked_as().as_deref() == Some("entrypoint") {
-        return cmd::entrypoint::run(std::env::args().skip(1).collect());
+        // Lossy, not `env::args()`: a non-UTF-8 argument must not panic the step wrapper.
+        let args = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned());
+        return cmd::entrypoint::run(args.collect());
     }
     if invoked_as().as_deref() == Some("tkn") {
         return cmd::tkn::run_as_tkn(std::env::args_os());
