@@ -5,88 +5,9 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde_json::json;
 
-struct Reply {
-    code: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Vec<String> {
-        let prefix = format!("{}:", name.to_ascii_lowercase());
-        self.head
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().starts_with(&prefix))
-            .map(|l| l[prefix.len()..].trim().to_string())
-            .collect()
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-struct Http {
-    addr: std::net::SocketAddr,
-    token: String,
-}
-
-impl Http {
-    async fn send(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &[u8]) -> Reply {
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n",
-            self.token,
-            body.len()
-        );
-        for (k, v) in extra {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await.expect("write head");
-        stream.write_all(body).await.expect("write body");
-        let mut raw = Vec::new();
-        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
-            .await
-            .expect("response within 20 s")
-            .expect("read");
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(body)
-        } else {
-            body.to_string()
-        };
-        Reply {
-            code,
-            head: head.to_string(),
-            body,
-        }
-    }
-}
-
-fn dechunk(raw: &str) -> String {
-    let mut out = String::new();
-    let mut rest = raw;
-    while let Some((size_line, tail)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
-            break;
-        };
-        if size == 0 || tail.len() < size {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
-    }
-    out
-}
+use common::http::RawHttp as Http;
 
 async fn server() -> (common::Server, Http) {
     let s = common::start_with(
@@ -105,7 +26,7 @@ async fn server() -> (common::Server, Http) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_documents_are_cached_by_hash_with_etags() {
     let (_s, http) = server().await;
-    let index = http.send("GET", "/openapi/v3", &[], b"").await;
+    let index = http.send_with("GET", "/openapi/v3", &[], b"").await;
     assert_eq!(index.code, 200);
     let url = index.json()["paths"]["apis/apps/v1"]["serverRelativeURL"]
         .as_str()
@@ -117,7 +38,7 @@ async fn openapi_documents_are_cached_by_hash_with_etags() {
         "{url}"
     );
 
-    let doc = http.send("GET", &url, &[], b"").await;
+    let doc = http.send_with("GET", &url, &[], b"").await;
     assert_eq!(doc.code, 200);
     assert_eq!(doc.header("etag"), vec![format!("\"{hash}\"")]);
     assert_eq!(doc.header("cache-control"), vec!["public, immutable"]);
@@ -132,22 +53,22 @@ async fn openapi_documents_are_cached_by_hash_with_etags() {
     );
 
     // The same bytes again; a matching If-None-Match gets 304 without a body.
-    let again = http.send("GET", &url, &[], b"").await;
+    let again = http.send_with("GET", &url, &[], b"").await;
     assert_eq!(again.body, doc.body);
     let etag = format!("\"{hash}\"");
     let not_modified = http
-        .send("GET", &url, &[("If-None-Match", etag.as_str())], b"")
+        .send_with("GET", &url, &[("If-None-Match", etag.as_str())], b"")
         .await;
     assert_eq!(not_modified.code, 304);
     assert!(not_modified.body.is_empty());
 
     // A stale hash is redirected to the current document.
     let stale = http
-        .send("GET", "/openapi/v3/apis/apps/v1?hash=0000000000000000", &[], b"")
+        .send_with("GET", "/openapi/v3/apis/apps/v1?hash=0000000000000000", &[], b"")
         .await;
     assert_eq!(stale.code, 301);
     assert_eq!(stale.header("location"), vec![url.clone()]);
-    let missing = http.send("GET", "/openapi/v3/apis/nope/v1", &[], b"").await;
+    let missing = http.send_with("GET", "/openapi/v3/apis/nope/v1", &[], b"").await;
     assert_eq!(missing.code, 404);
 
     // A new CRD adds a document; the built-in ones keep their hash.
@@ -159,7 +80,7 @@ async fn openapi_documents_are_cached_by_hash_with_etags() {
                 "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object",
                     "properties": {"size": {"type": "integer"}}}}}}}]}});
     let created = http
-        .send(
+        .send_with(
             "POST",
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
             &[("Content-Type", "application/json")],
@@ -169,7 +90,7 @@ async fn openapi_documents_are_cached_by_hash_with_etags() {
     assert_eq!(created.code, 201, "{}", created.body);
     let mut found = false;
     for _ in 0..100 {
-        let index = http.send("GET", "/openapi/v3", &[], b"").await.json();
+        let index = http.send_with("GET", "/openapi/v3", &[], b"").await.json();
         if index["paths"].get("apis/example.com/v1").is_some() {
             assert_eq!(index["paths"]["apis/apps/v1"]["serverRelativeURL"], url.as_str());
             found = true;
@@ -193,7 +114,7 @@ async fn duplicate_and_unknown_fields_follow_field_validation() {
     };
     let json_ct = [("Content-Type", "application/json")];
     let strict = http
-        .send(
+        .send_with(
             "POST",
             &format!("{path}?fieldValidation=Strict"),
             &json_ct,
@@ -207,7 +128,7 @@ async fn duplicate_and_unknown_fields_follow_field_validation() {
     );
 
     let warn = http
-        .send(
+        .send_with(
             "POST",
             &format!("{path}?fieldValidation=Warn"),
             &json_ct,
@@ -227,7 +148,7 @@ async fn duplicate_and_unknown_fields_follow_field_validation() {
     assert!(stored["spec"].get("pauzed").is_none());
 
     let ignore = http
-        .send(
+        .send_with(
             "POST",
             &format!("{path}?fieldValidation=Ignore"),
             &json_ct,
@@ -242,7 +163,7 @@ async fn duplicate_and_unknown_fields_follow_field_validation() {
     let mut current = ignore.json();
     current["spec"]["template"]["spec"]["containers"][0]["imagee"] = json!("x");
     let put = http
-        .send(
+        .send_with(
             "PUT",
             &format!("{path}/d3?fieldValidation=Strict"),
             &json_ct,
@@ -281,7 +202,7 @@ async fn protobuf_bodies_decode_or_fail_cleanly() {
     envelope.extend([0x12, cm.len() as u8]);
     envelope.extend(&cm);
     let created = http
-        .send(
+        .send_with(
             "POST",
             "/api/v1/namespaces/default/configmaps",
             &proto_ct,
@@ -295,7 +216,7 @@ async fn protobuf_bodies_decode_or_fail_cleanly() {
 
     let truncated = &envelope[..envelope.len() - 2];
     let bad = http
-        .send(
+        .send_with(
             "POST",
             "/api/v1/namespaces/default/configmaps",
             &proto_ct,
@@ -304,7 +225,7 @@ async fn protobuf_bodies_decode_or_fail_cleanly() {
         .await;
     assert_eq!(bad.code, 400, "{}", bad.body);
     let not_k8s = http
-        .send(
+        .send_with(
             "POST",
             "/api/v1/namespaces/default/configmaps",
             &proto_ct,
@@ -314,7 +235,7 @@ async fn protobuf_bodies_decode_or_fail_cleanly() {
     assert_eq!(not_k8s.code, 400, "{}", not_k8s.body);
     // The server keeps serving.
     let list = http
-        .send("GET", "/api/v1/namespaces/default/configmaps", &[], b"")
+        .send_with("GET", "/api/v1/namespaces/default/configmaps", &[], b"")
         .await;
     assert_eq!(list.code, 200);
 }

@@ -3,91 +3,11 @@
 
 mod common;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Http {
-    addr: std::net::SocketAddr,
-    token: String,
-}
-
-struct Reply {
-    code: u16,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-fn dechunk(raw: &str) -> String {
-    let mut out = String::new();
-    let mut rest = raw;
-    while let Some((size_line, tail)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
-            break;
-        };
-        if size == 0 || tail.len() < size {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-impl Http {
-    async fn send(&self, method: &str, path: &str, content_type: &str, body: &[u8], auth: bool) -> Reply {
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        if auth {
-            head.push_str(&format!("Authorization: Bearer {}\r\n", self.token));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await.expect("write head");
-        // A server may answer (413) before reading a large body; ignore write errors after that.
-        let _ = stream.write_all(body).await;
-        let mut raw = Vec::new();
-        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
-            .await
-            .expect("response within 20 s")
-            .ok();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-        Reply {
-            code,
-            body: if chunked { dechunk(body) } else { body.to_string() },
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, "application/json", b"", true).await
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.send(
-            "POST",
-            path,
-            "application/json",
-            body.to_string().as_bytes(),
-            true,
-        )
-        .await
-    }
-}
+use common::http::RawHttp as Http;
 
 async fn plain_server(storage: Arc<dyn ferry_store::Storage>) -> (common::Server, Http) {
     let s = common::start_with(storage, tempfile::tempdir().unwrap(), false).await;

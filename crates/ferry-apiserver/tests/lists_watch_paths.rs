@@ -7,95 +7,14 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Http {
-    addr: std::net::SocketAddr,
-    token: String,
-}
+use common::http::{RawHttp as Http, Reply};
 
-struct Reply {
-    code: u16,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    /// The newline-delimited JSON events of a watch response.
-    fn events(&self) -> Vec<Value> {
-        self.body
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    }
-}
-
-fn dechunk(raw: &str) -> String {
-    let mut out = String::new();
-    let mut rest = raw;
-    while let Some((size_line, tail)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
-            break;
-        };
-        if size == 0 || tail.len() < size {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-impl Http {
-    async fn send(&self, method: &str, path: &str, body: &[u8]) -> Reply {
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAuthorization: Bearer {}\r\n\r\n",
-            body.len(),
-            self.token
-        );
-        stream.write_all(head.as_bytes()).await.expect("write head");
-        stream.write_all(body).await.expect("write body");
-        let mut raw = Vec::new();
-        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
-            .await
-            .expect("response within 20 s")
-            .expect("response read");
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-        Reply {
-            code,
-            body: if chunked { dechunk(body) } else { body.to_string() },
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, b"").await
-    }
-
-    async fn create_cm(&self, name: &str, data: &str) -> Value {
-        let reply = self
-            .send(
-                "POST",
-                CMS,
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": "x"}}, "data": {"v": data}})
-                    .to_string()
-                    .as_bytes(),
-            )
-            .await;
-        assert_eq!(reply.code, 201, "create {name}: {}", reply.body);
-        reply.json()
-    }
+async fn create_cm(http: &Http, name: &str, data: &str) -> Value {
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": "x"}}, "data": {"v": data}});
+    let reply = http.post(CMS, &cm).await;
+    assert_eq!(reply.code, 201, "create {name}: {}", reply.body);
+    reply.json()
 }
 
 async fn plain_server(storage: Arc<dyn ferry_store::Storage>) -> (common::Server, Http) {
@@ -131,7 +50,7 @@ fn query_escape(s: &str) -> String {
 async fn paginated_list_reads_the_first_pages_snapshot() {
     let (_s, http) = plain_server(Arc::new(ferry_store::MemStore::default())).await;
     for name in ["cm-a", "cm-b", "cm-c", "cm-d", "cm-e"] {
-        http.create_cm(name, "old").await;
+        create_cm(&http, name, "old").await;
     }
     let first = http.get(&format!("{CMS}?limit=2")).await.json();
     assert_eq!(names(&first), ["cm-a", "cm-b"]);
@@ -140,11 +59,14 @@ async fn paginated_list_reads_the_first_pages_snapshot() {
     let token = first["metadata"]["continue"].as_str().unwrap().to_string();
 
     // Changes after the first page: a new object between the pages' keys, a deletion and an update ahead.
-    http.create_cm("cm-bb", "new").await;
-    assert_eq!(http.send("DELETE", &format!("{CMS}/cm-d"), b"").await.code, 200);
+    create_cm(&http, "cm-bb", "new").await;
+    assert_eq!(
+        http.send_json("DELETE", &format!("{CMS}/cm-d"), b"").await.code,
+        200
+    );
     let current = http.get(&format!("{CMS}/cm-c")).await.json();
     let updated = http
-        .send(
+        .send_json(
             "PUT",
             &format!("{CMS}/cm-c"),
             json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -200,12 +122,12 @@ async fn paginated_list_reads_the_first_pages_snapshot() {
 async fn continue_token_of_a_compacted_snapshot_is_gone() {
     let (_s, http) = plain_server(Arc::new(ferry_store::MemStore::with_history(5))).await;
     for name in ["cm-a", "cm-b", "cm-c"] {
-        http.create_cm(name, "x").await;
+        create_cm(&http, name, "x").await;
     }
     let first = http.get(&format!("{CMS}?limit=1")).await.json();
     let token = first["metadata"]["continue"].as_str().unwrap().to_string();
     for i in 0..6 {
-        http.create_cm(&format!("later-{i}"), "x").await;
+        create_cm(&http, &format!("later-{i}"), "x").await;
     }
     let expired = http
         .get(&format!("{CMS}?limit=1&continue={}", query_escape(&token)))
@@ -227,9 +149,9 @@ async fn continue_token_of_a_compacted_snapshot_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_version_match_semantics() {
     let (_s, http) = plain_server(Arc::new(ferry_store::MemStore::default())).await;
-    let a = http.create_cm("cm-a", "x").await;
+    let a = create_cm(&http, "cm-a", "x").await;
     let rv_a = a["metadata"]["resourceVersion"].as_str().unwrap().to_string();
-    http.create_cm("cm-b", "x").await;
+    create_cm(&http, "cm-b", "x").await;
 
     let exact = http
         .get(&format!(
@@ -314,8 +236,8 @@ async fn resource_version_match_semantics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_watch_paths_and_watch_by_name() {
     let (_s, http) = plain_server(Arc::new(ferry_store::MemStore::default())).await;
-    let a = http.create_cm("cm-a", "x").await;
-    http.create_cm("cm-b", "x").await;
+    let a = create_cm(&http, "cm-a", "x").await;
+    create_cm(&http, "cm-b", "x").await;
     let event_names = |reply: &Reply| -> Vec<(String, String)> {
         reply
             .events()
@@ -379,7 +301,7 @@ async fn legacy_watch_paths_and_watch_by_name() {
             "spec": {"selector": {"matchLabels": {"app": name}},
                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
         let created = http
-            .send(
+            .send_json(
                 "POST",
                 "/apis/apps/v1/namespaces/default/deployments",
                 deployment.to_string().as_bytes(),
@@ -396,7 +318,7 @@ async fn legacy_watch_paths_and_watch_by_name() {
         .await;
     assert_eq!(subresource.code, 404);
     let post = http
-        .send("POST", "/api/v1/watch/namespaces/default/configmaps", b"{}")
+        .send_json("POST", "/api/v1/watch/namespaces/default/configmaps", b"{}")
         .await;
     assert_eq!(post.code, 405);
 }

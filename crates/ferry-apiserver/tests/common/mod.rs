@@ -1,6 +1,8 @@
 //! Shared helpers: an in-process server on 127.0.0.1:0 and bounded runs of external clients.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::{path::PathBuf, process::Stdio, sync::Arc, time::Duration};
 
 use ferry_apiserver::{Config, Running};
