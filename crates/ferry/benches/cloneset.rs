@@ -25,14 +25,11 @@
 
 use std::{
     collections::BTreeMap,
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, Client,
     api::{DynamicObject, GetParams, ListParams, Patch, PatchParams, PostParams},
@@ -40,111 +37,16 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+mod support;
+use support::Cluster;
+
 /// Upper bound on every timed phase.
 const PHASE_LIMIT: Duration = Duration::from_secs(120);
 /// How often the CloneSet status is polled while a phase runs.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Bound on starting `ferry up` until the API answers with Ready nodes.
-const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 const NAMESPACE: &str = "default";
 const OLD_IMAGE: &str = "openkruise/kruise:hello_world-d92ae174b";
 const NEW_IMAGE: &str = "openkruise/kruise:hello_world-8a3d1c5e7";
-
-/// A `ferry up` child process in its own data directory; killed and cleaned up on drop.
-struct Cluster {
-    child: Child,
-    data_dir: PathBuf,
-}
-
-impl Cluster {
-    fn start(label: &str, sim_speed: &str, nodes: usize) -> anyhow::Result<Cluster> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let data_dir =
-            std::env::temp_dir().join(format!("ferry-bench-{label}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .context("finding a free port")?;
-        let log_path = data_dir.join("ferry-up.log");
-        let log =
-            std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let data_dir_arg = data_dir.to_str().context("temp dir is not UTF-8")?;
-        let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args([
-                "up",
-                "--data-dir",
-                data_dir_arg,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(["--sim-speed", sim_speed, "--nodes", &nodes.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().context("duplicating the log handle")?)
-            .stderr(log)
-            .spawn()
-            .context("spawning ferry up")?;
-        Ok(Cluster { child, data_dir })
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.data_dir.join("kubeconfig")
-    }
-
-    /// Waits until the kubeconfig exists, the API answers and every node is Ready.
-    async fn client(&self, nodes: usize) -> anyhow::Result<Client> {
-        let started = Instant::now();
-        let mut last_error = String::from("no attempt yet");
-        while started.elapsed() < STARTUP_LIMIT {
-            match try_client(&self.kubeconfig(), nodes).await {
-                Ok(Some(client)) => return Ok(client),
-                Ok(None) => last_error = "nodes not Ready yet".to_string(),
-                Err(e) => last_error = format!("{e:#}"),
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        anyhow::bail!(
-            "ferry up did not become ready in {} s ({last_error}); log: {}",
-            STARTUP_LIMIT.as_secs(),
-            self.data_dir.join("ferry-up.log").display()
-        )
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-async fn try_client(kubeconfig: &Path, nodes: usize) -> anyhow::Result<Option<Client>> {
-    if !kubeconfig.exists() {
-        return Ok(None);
-    }
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).context("reading the kubeconfig")?;
-    let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
-        .await
-        .context("loading the kubeconfig")?;
-    let client = Client::try_from(config).context("building the client")?;
-    let list = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await?;
-    let ready = list
-        .items
-        .iter()
-        .filter(|node| {
-            node.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
-        .count();
-    Ok((ready >= nodes).then_some(client))
-}
 
 /// `apiserver_request_total` by (verb, resource, subresource, code), resource requests only.
 #[derive(Debug, Clone, Default)]

@@ -31,129 +31,35 @@
 //! `cargo bench -p ferry --bench pipelines`; it prints a table and exits by itself.
 
 use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
+    process::Command,
     time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Context;
-use k8s_openapi::api::core::v1::Node;
 use kube::{
-    Api, Client,
-    api::{DynamicObject, ListParams, PostParams},
+    Api,
+    api::{DynamicObject, PostParams},
     core::{ApiResource, GroupVersionKind},
 };
 use serde_json::{Value, json};
+
+mod support;
+use support::Cluster;
 
 /// Bound on one run, from the create request to its final condition.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 /// How often a run's status is read while waiting for its end.
 const FINISH_POLL: Duration = Duration::from_millis(5);
-/// Bound on starting `ferry up` until the API answers with Ready nodes.
-const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 const FIRST_STEP_RUNS: usize = 20;
 const CHAIN_RUNS: usize = 5;
 const CHAIN_LENGTH: usize = 10;
 const WARM_UP_RUNS: usize = 2;
 const NAMESPACE: &str = "default";
 
-/// A `ferry up` child process in its own data directory; killed and cleaned up on drop.
-struct Cluster {
-    child: Child,
-    data_dir: PathBuf,
-}
-
-impl Cluster {
-    fn start() -> anyhow::Result<Cluster> {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let data_dir =
-            std::env::temp_dir().join(format!("ferry-bench-pipelines-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .context("finding a free port")?;
-        let log_path = data_dir.join("ferry-up.log");
-        let log =
-            std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let data_dir_arg = data_dir.to_str().context("temp dir is not UTF-8")?;
-        let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args([
-                "up",
-                "--data-dir",
-                data_dir_arg,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--sim-speed",
-                "0",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().context("duplicating the log handle")?)
-            .stderr(log)
-            .spawn()
-            .context("spawning ferry up")?;
-        Ok(Cluster { child, data_dir })
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.data_dir.join("kubeconfig")
-    }
-
-    /// Waits until the kubeconfig exists, the API answers and a node is Ready.
-    async fn client(&self) -> anyhow::Result<Client> {
-        let started = Instant::now();
-        let mut last_error = String::from("no attempt yet");
-        while started.elapsed() < STARTUP_LIMIT {
-            match try_client(&self.kubeconfig()).await {
-                Ok(Some(client)) => return Ok(client),
-                Ok(None) => last_error = "no node Ready yet".to_string(),
-                Err(e) => last_error = format!("{e:#}"),
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        anyhow::bail!(
-            "ferry up did not become ready in {} s ({last_error}); log: {}",
-            STARTUP_LIMIT.as_secs(),
-            self.data_dir.join("ferry-up.log").display()
-        )
-    }
-
-    /// The log directory of one TaskRun.
-    fn task_run_logs(&self, task_run: &str) -> PathBuf {
-        self.data_dir.join("logs").join(NAMESPACE).join(task_run)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-async fn try_client(kubeconfig: &Path) -> anyhow::Result<Option<Client>> {
-    if !kubeconfig.exists() {
-        return Ok(None);
-    }
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).context("reading the kubeconfig")?;
-    let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
-        .await
-        .context("loading the kubeconfig")?;
-    let client = Client::try_from(config).context("building the client")?;
-    let nodes = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await?;
-    let ready = nodes.items.iter().any(|node| {
-        node.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    });
-    Ok(ready.then_some(client))
+/// The log directory of one TaskRun.
+fn task_run_logs(cluster: &Cluster, task_run: &str) -> PathBuf {
+    cluster.data_dir.join("logs").join(NAMESPACE).join(task_run)
 }
 
 /// A step of the benchmark's runs.
@@ -252,7 +158,7 @@ async fn run_to_end(runs: &Api<DynamicObject>, body: Value) -> anyhow::Result<Ti
 
 /// The wall-clock start a `date +%s%N` step printed into its log.
 fn stamped_start(cluster: &Cluster, task_run: &str) -> anyhow::Result<SystemTime> {
-    let dir = cluster.task_run_logs(task_run);
+    let dir = task_run_logs(cluster, task_run);
     let log = std::fs::read_dir(&dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(Result::ok)
@@ -321,8 +227,8 @@ async fn run() -> anyhow::Result<()> {
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
         load_average()
     );
-    let cluster = Cluster::start()?;
-    let client = cluster.client().await?;
+    let cluster = Cluster::start("pipelines", "0", 3)?;
+    let client = cluster.client(1).await?;
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("tekton.dev", "v1", "PipelineRun"),
         "pipelineruns",
