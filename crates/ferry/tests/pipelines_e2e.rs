@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Cluster, TempDir};
+use common::{Cluster, TempDir, succeeded, wait_finished};
 use serde_json::Value;
 
 const SEED: &str = include_str!("fixtures/pipelines/seed.yaml");
@@ -38,40 +38,6 @@ fn sandbox_available() -> bool {
         eprintln!("notice: skipping: `unshare` cannot create mount/pid namespaces here");
     }
     available
-}
-
-/// `(status, reason, message)` of the `Succeeded` condition.
-fn succeeded(object: &Value) -> (String, String, String) {
-    let condition = object
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|conditions| {
-            conditions
-                .iter()
-                .find(|c| c.get("type").and_then(Value::as_str) == Some("Succeeded"))
-        });
-    let field = |name: &str| {
-        condition
-            .and_then(|c| c.get(name))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    (field("status"), field("reason"), field("message"))
-}
-
-/// Waits until the run's `Succeeded` condition is True or False and returns the object.
-fn wait_finished(cluster: &Cluster, resource: &str, name: &str) -> Value {
-    let mut last = Value::Null;
-    cluster.wait_for(&format!("{resource} {name} to finish"), RUN_TIMEOUT, || {
-        let out = cluster.kubectl(&["get", resource, name, "-o", "json"]);
-        if !out.status.success() {
-            return false;
-        }
-        last = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        matches!(succeeded(&last).0.as_str(), "True" | "False")
-    });
-    last
 }
 
 /// Every step log of a TaskRun, concatenated in step-name order.

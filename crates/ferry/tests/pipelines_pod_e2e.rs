@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Cluster;
+use common::{Cluster, succeeded, wait_finished};
 use serde_json::Value;
 
 const SEED: &str = include_str!("fixtures/pipelines/seed.yaml");
@@ -116,39 +116,6 @@ spec:
   pipelineRef:
     name: build-and-deploy
 "#;
-
-/// `(status, reason, message)` of the `Succeeded` condition.
-fn succeeded(object: &Value) -> (String, String, String) {
-    let condition = object
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|conditions| {
-            conditions
-                .iter()
-                .find(|c| c.get("type").and_then(Value::as_str) == Some("Succeeded"))
-        });
-    let field = |name: &str| {
-        condition
-            .and_then(|c| c.get(name))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    (field("status"), field("reason"), field("message"))
-}
-
-fn wait_finished(cluster: &Cluster, resource: &str, name: &str) -> Value {
-    let mut last = Value::Null;
-    cluster.wait_for(&format!("{resource} {name} to finish"), RUN_TIMEOUT, || {
-        let out = cluster.kubectl(&["get", resource, name, "-o", "json"]);
-        if !out.status.success() {
-            return false;
-        }
-        last = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        matches!(succeeded(&last).0.as_str(), "True" | "False")
-    });
-    last
-}
 
 fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
     object

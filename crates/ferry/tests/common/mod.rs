@@ -200,3 +200,40 @@ impl Drop for Cluster {
         let _ = self.child.wait();
     }
 }
+
+/// Bound on a Tekton run reaching its final condition in [`wait_finished`].
+pub const RUN_FINISH_LIMIT: Duration = Duration::from_secs(90);
+
+/// `(status, reason, message)` of a Tekton run's `Succeeded` condition (empty strings when absent).
+pub fn succeeded(object: &serde_json::Value) -> (String, String, String) {
+    let condition = object
+        .pointer("/status/conditions")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|c| c.get("type").and_then(serde_json::Value::as_str) == Some("Succeeded"))
+        });
+    let field = |name: &str| {
+        condition
+            .and_then(|c| c.get(name))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (field("status"), field("reason"), field("message"))
+}
+
+/// Waits until the run's `Succeeded` condition is True or False and returns the object.
+pub fn wait_finished(cluster: &Cluster, resource: &str, name: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    cluster.wait_for(&format!("{resource} {name} to finish"), RUN_FINISH_LIMIT, || {
+        let out = cluster.kubectl(&["get", resource, name, "-o", "json"]);
+        if !out.status.success() {
+            return false;
+        }
+        last = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        matches!(succeeded(&last).0.as_str(), "True" | "False")
+    });
+    last
+}
