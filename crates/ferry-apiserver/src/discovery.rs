@@ -6,7 +6,7 @@ use axum::{
 };
 use ferry_apimachinery::openapi;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::{
     errors::{ApiError, ApiResult},
@@ -327,24 +327,20 @@ struct GroupVersionDoc {
 }
 
 /// The OpenAPI view of one exact set of served resources.
-struct OpenApiSnapshot {
+pub(crate) struct OpenApiSnapshot {
     /// The resources it was made from (compared by identity; held so identities stay unique).
     served: Vec<Arc<ResourceInfo>>,
     index: bytes::Bytes,
     group_versions: std::collections::BTreeMap<String, GroupVersionDoc>,
 }
 
-/// Snapshots of the last few registries seen (one per server; tests run several in a process).
-static OPENAPI_SNAPSHOTS: Mutex<Vec<Arc<OpenApiSnapshot>>> = Mutex::new(Vec::new());
-const OPENAPI_SNAPSHOTS_KEPT: usize = 4;
-
 fn openapi_snapshot(registry: &Registry) -> Arc<OpenApiSnapshot> {
     let served = registry.all();
     let same = |s: &OpenApiSnapshot| {
         s.served.len() == served.len() && s.served.iter().zip(&served).all(|(a, b)| Arc::ptr_eq(a, b))
     };
-    if let Ok(cache) = OPENAPI_SNAPSHOTS.lock()
-        && let Some(s) = cache.iter().find(|s| same(s))
+    if let Ok(cache) = registry.openapi.lock()
+        && let Some(s) = cache.as_ref().filter(|s| same(s))
     {
         return s.clone();
     }
@@ -367,10 +363,8 @@ fn openapi_snapshot(registry: &Registry) -> Arc<OpenApiSnapshot> {
         index: bytes::Bytes::from(index.to_string()),
         group_versions,
     });
-    if let Ok(mut cache) = OPENAPI_SNAPSHOTS.lock() {
-        // A registry that changed leaves its old snapshot behind: keep only the newest few.
-        cache.insert(0, snapshot.clone());
-        cache.truncate(OPENAPI_SNAPSHOTS_KEPT);
+    if let Ok(mut cache) = registry.openapi.lock() {
+        *cache = Some(snapshot.clone());
     }
     snapshot
 }

@@ -45,8 +45,8 @@ pub struct RequestKind {
 /// Decides whether a request may read `/metrics` (the same credentials as the API itself).
 type Authenticate = dyn Fn(&HeaderMap, &Extensions) -> bool + Send + Sync;
 
-/// The counters, shared by every connection; create one per server with [`RequestCounter::new`]
-/// or [`RequestCounter::with_authenticator`].
+/// The counters, shared by every connection; create one per server with
+/// [`RequestCounter::with_authenticator`].
 pub struct RequestCounter {
     counts: Mutex<BTreeMap<(RequestKind, u16), u64>>,
     authenticate: Box<Authenticate>,
@@ -59,20 +59,6 @@ impl std::fmt::Debug for RequestCounter {
 }
 
 impl RequestCounter {
-    /// A counter whose `/metrics` endpoint requires `Authorization: Bearer <token>` (when given).
-    pub fn new(token: Option<String>) -> Arc<RequestCounter> {
-        RequestCounter::with_authenticator(move |headers, _| {
-            let Some(token) = &token else {
-                return true;
-            };
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|t| t.trim() == token)
-        })
-    }
-
     /// A counter whose `/metrics` endpoint admits whatever `authenticate` accepts (the server
     /// passes its own check, so client certificates work here as on the API).
     pub fn with_authenticator(
@@ -384,7 +370,7 @@ mod tests {
 
     #[test]
     fn renders_prometheus_text_with_escaped_labels() {
-        let counter = RequestCounter::new(None);
+        let counter = RequestCounter::with_authenticator(|_, _| true);
         counter.record(kind("LIST", "", "v1", "pods", ""), 200);
         counter.record(kind("LIST", "", "v1", "pods", ""), 200);
         counter.record(kind("PATCH", "", "v1", "pods", "status"), 409);
@@ -408,7 +394,10 @@ mod tests {
     /// The middleware in a router: counts what it passes through, answers `/metrics` only with the token.
     #[tokio::test]
     async fn middleware_counts_requests_and_serves_metrics() {
-        let counter = RequestCounter::new(Some("secret".into()));
+        // The server passes its own credential check; here a fixed bearer token stands in for it.
+        let counter = RequestCounter::with_authenticator(|headers, _| {
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some("Bearer secret")
+        });
         let router = axum::Router::new()
             .fallback(|| async { (StatusCode::NOT_FOUND, "nope") })
             .layer(axum::middleware::from_fn_with_state(counter.clone(), track));

@@ -555,6 +555,9 @@ pub struct Registry {
     resources: RwLock<BTreeMap<(String, String, String), Arc<ResourceInfo>>>,
     /// CRD name → the keys it contributed.
     crds: RwLock<BTreeMap<String, Vec<ResourceKey>>>,
+    /// The OpenAPI documents of the current set of resources, built on first request
+    /// ([`crate::discovery::serve_openapi_v3`]); replaced when a CRD changes that set.
+    pub(crate) openapi: std::sync::Mutex<Option<Arc<crate::discovery::OpenApiSnapshot>>>,
 }
 
 impl Registry {
