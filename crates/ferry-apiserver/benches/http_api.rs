@@ -26,7 +26,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -45,6 +45,10 @@ use serde_json::{Value, json};
 use tokio::{net::TcpStream, task::JoinSet};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[path = "../../ferry-store/benches/support/etcd_process.rs"]
+mod etcd_process;
+use etcd_process::EtcdProcess;
 
 const NAMESPACE: &str = "bench";
 const ETCD_CLIENT: &str = "127.0.0.1:23791";
@@ -651,38 +655,8 @@ async fn bounded<T>(
 
 // --- etcd process ---
 
-struct EtcdProcess(Child);
-
-impl Drop for EtcdProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn start_etcd(dir: &Path) -> BenchResult<(EtcdProcess, Endpoint)> {
-    let client_url = format!("http://{ETCD_CLIENT}");
-    let peer_url = format!("http://{ETCD_PEER}");
-    let child = Command::new("etcd")
-        .args(["--name", "bench", "--data-dir"])
-        .arg(dir.join("etcd"))
-        .args([
-            "--listen-client-urls",
-            &client_url,
-            "--advertise-client-urls",
-            &client_url,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer_url,
-            "--initial-advertise-peer-urls",
-            &peer_url,
-        ])
-        .args(["--initial-cluster", &format!("bench={peer_url}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let etcd = EtcdProcess(child);
+    let etcd = EtcdProcess::spawn(dir, ETCD_CLIENT, ETCD_PEER)?;
     let endpoint = Endpoint {
         addr: ETCD_CLIENT.parse()?,
         tls: None,
@@ -1028,10 +1002,7 @@ async fn run() -> BenchResult<()> {
     } else {
         match start_etcd(dir.path()).await {
             Ok((process, endpoint)) => {
-                println!(
-                    "etcd at {ETCD_CLIENT} (pid {}), HTTP/JSON gateway",
-                    process.0.id()
-                );
+                println!("etcd at {ETCD_CLIENT} (pid {}), HTTP/JSON gateway", process.id());
                 Some((
                     process,
                     Arc::new(Target {
@@ -1053,7 +1024,7 @@ async fn run() -> BenchResult<()> {
     .await;
     let etcd_results = match &etcd {
         Some((process, target)) => {
-            let status = format!("/proc/{}/status", process.0.id());
+            let status = format!("/proc/{}/status", process.id());
             Some(
                 measure("etcd", target, objects, writers, watchers, move || {
                     vm_rss_mib(&status)

@@ -14,7 +14,7 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -230,6 +230,10 @@ async fn bench_watch_latency(
 
 // --- etcd through its JSON gateway (HTTP/1.1 keep-alive, one connection per writer) ---
 
+#[path = "support/etcd_process.rs"]
+mod etcd_process;
+use etcd_process::EtcdProcess;
+
 const ETCD_CLIENT: &str = "127.0.0.1:23790";
 const ETCD_PEER: &str = "127.0.0.1:23800";
 
@@ -326,38 +330,8 @@ impl EtcdConnection {
     }
 }
 
-struct EtcdProcess(Child);
-
-impl Drop for EtcdProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn start_etcd(dir: &Path) -> BenchResult<EtcdProcess> {
-    let client_url = format!("http://{ETCD_CLIENT}");
-    let peer_url = format!("http://{ETCD_PEER}");
-    let child = Command::new("etcd")
-        .args(["--name", "bench", "--data-dir"])
-        .arg(dir.join("etcd"))
-        .args([
-            "--listen-client-urls",
-            &client_url,
-            "--advertise-client-urls",
-            &client_url,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer_url,
-            "--initial-advertise-peer-urls",
-            &peer_url,
-        ])
-        .args(["--initial-cluster", &format!("bench={peer_url}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let etcd = EtcdProcess(child);
+    let etcd = EtcdProcess::spawn(dir, ETCD_CLIENT, ETCD_PEER)?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(mut conn) = EtcdConnection::connect().await
