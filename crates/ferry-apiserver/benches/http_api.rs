@@ -704,6 +704,23 @@ fn ratio<T>(ferry: &BenchResult<T>, etcd: Option<&BenchResult<T>>, number: impl 
     }
 }
 
+/// A memory row: Ferry's and etcd's resident MiB and their ratio.
+fn rss_row(
+    label: String,
+    ferry: f64,
+    etcd: Option<f64>,
+    target: &str,
+) -> (String, String, String, String, &str) {
+    (
+        label,
+        format!("{ferry:.1}"),
+        etcd.map_or("-".into(), |e| format!("{e:.1}")),
+        etcd.filter(|e| *e > 0.0)
+            .map_or("-".into(), |e| format!("{:.2}", ferry / e)),
+        target,
+    )
+}
+
 fn print_report(
     ferry: &Measurements,
     etcd: Option<&Measurements>,
@@ -742,30 +759,16 @@ fn print_report(
             ratio(&ferry.list, etcd.map(|e| &e.list), |l| l.2 as f64),
             "",
         ),
-        (
+        rss_row(
             format!("RSS MiB, {objects} objects (Ferry: whole bench process)"),
-            format!("{:.1}", ferry.rss_mib),
-            etcd.map_or("-".into(), |e| format!("{:.1}", e.rss_mib)),
-            etcd.map_or("-".into(), |e| {
-                if e.rss_mib > 0.0 {
-                    format!("{:.2}", ferry.rss_mib / e.rss_mib)
-                } else {
-                    "-".into()
-                }
-            }),
+            ferry.rss_mib,
+            etcd.map(|e| e.rss_mib),
             "< 200",
         ),
-        (
+        rss_row(
             format!("RSS MiB, {objects} objects, after the list phase"),
-            format!("{:.1}", ferry.rss_after_list_mib),
-            etcd.map_or("-".into(), |e| format!("{:.1}", e.rss_after_list_mib)),
-            etcd.map_or("-".into(), |e| {
-                if e.rss_after_list_mib > 0.0 {
-                    format!("{:.2}", ferry.rss_after_list_mib / e.rss_after_list_mib)
-                } else {
-                    "-".into()
-                }
-            }),
+            ferry.rss_after_list_mib,
+            etcd.map(|e| e.rss_after_list_mib),
             "",
         ),
     ];
