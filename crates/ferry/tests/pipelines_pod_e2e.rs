@@ -124,6 +124,14 @@ fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The array at `pointer` (empty when absent), borrowed from `object`.
+fn array_at<'a>(object: &'a Value, pointer: &str) -> &'a [Value] {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 fn strings(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
@@ -210,11 +218,7 @@ fn taskruns_run_as_tekton_pods_on_the_simulated_kubelet() {
     );
     assert_eq!(str_at(&pod, "/spec/restartPolicy"), "Never");
     assert_eq!(str_at(&pod, "/spec/initContainers/0/name"), "prepare");
-    let containers = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let containers = array_at(&pod, "/spec/containers");
     let names: Vec<&str> = containers.iter().map(|c| str_at(c, "/name")).collect();
     assert_eq!(names, ["step-argocd-deploy"]);
     let step = &containers[0];
@@ -232,21 +236,13 @@ fn taskruns_run_as_tekton_pods_on_the_simulated_kubelet() {
         "params substituted in the step: {script}"
     );
     assert_eq!(str_at(step, "/terminationMessagePolicy"), "FallbackToLogsOnError");
-    let mounts = step
-        .get("volumeMounts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mounts = array_at(step, "/volumeMounts");
     let secret_mount = mounts
         .iter()
         .find(|m| str_at(m, "/mountPath") == "/var/secret")
         .expect("the Secret is mounted at /var/secret");
     assert_eq!(str_at(secret_mount, "/name"), "argocd-secret");
-    let volumes = pod
-        .pointer("/spec/volumes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let volumes = array_at(&pod, "/spec/volumes");
     let secret_volume = volumes
         .iter()
         .find(|v| str_at(v, "/name") == "argocd-secret")
